@@ -1,0 +1,51 @@
+# orderpipe — targets a newcomer can guess. `make help` lists them.
+GO       ?= go
+GOBIN    := $(CURDIR)/.cache/bin
+GOLANGCI := $(GOBIN)/golangci-lint
+GOLANGCI_VERSION := v2.15.0
+TEST_TIMEOUT ?= 18m
+# Race-detector tests on 2 cores: keep parallel packages bounded.
+TEST_P ?= 2
+
+.PHONY: help run build test test-short lint vet fmt bench clean stack-up stack-down
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## the whole pipeline on an embedded Kafka + real PostgreSQL/Redis, one base URL (Ctrl-C stops it)
+	$(GO) run ./cmd/orderpipe dev
+
+build: ## build every binary into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+test: ## the full suite with -race against real Apache Kafka, PostgreSQL and Redis
+	./scripts/with-stack.sh -- env ORDERPIPE_REQUIRE_REAL=1 LOCALSTACK_TEST=1 \
+		$(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./...
+
+test-short: ## fast tests only: kfake for Kafka, PostgreSQL/Redis tests skipped
+	$(GO) test -short ./...
+
+vet: ## go vet
+	$(GO) vet ./...
+
+$(GOLANGCI):
+	GOBIN=$(GOBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+lint: vet $(GOLANGCI) ## go vet + golangci-lint (installed from the Go module proxy)
+	$(GOLANGCI) run ./...
+
+fmt: $(GOLANGCI) ## format the code
+	$(GOLANGCI) fmt ./...
+
+bench: ## Go benchmarks (numbers go in docs/benchmarks.md)
+	./scripts/with-stack.sh -- $(GO) test -run '^$$' -bench . -benchmem ./...
+
+stack-up: ## start real Kafka, PostgreSQL and Redis in .local/test (env in .local/test/env)
+	$(GO) run ./cmd/orderpipe stack up --dir .local/test --env-file .local/test/env
+
+stack-down: ## stop them
+	$(GO) run ./cmd/orderpipe stack down --dir .local/test
+
+clean: ## remove build output and local data (keeps the jar/tool cache)
+	-$(GO) run ./cmd/orderpipe stack down --dir .local/test
+	rm -rf bin .local

@@ -1,0 +1,133 @@
+// Package httpmw holds the HTTP middleware every orderpipe service uses:
+// panic recovery into a problem document, correlation ids, tracing, request
+// metrics and the debug access log.
+package httpmw
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/orderpipe/orderpipe/pkg/problem"
+)
+
+// CorrelationHeader carries a request's correlation id; it is echoed back.
+const CorrelationHeader = "X-Correlation-Id"
+
+// Metrics are the per-route HTTP metrics.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	inflight prometheus.Gauge
+}
+
+// NewMetrics registers the HTTP metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderpipe_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "orderpipe_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "method"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderpipe_http_requests_in_flight", Help: "HTTP requests being served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.inflight)
+	return m
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func routeName(r *http.Request) string {
+	if cur := mux.CurrentRoute(r); cur != nil {
+		if tpl, err := cur.GetPathTemplate(); err == nil {
+			return tpl
+		}
+	}
+	return "unmatched"
+}
+
+// Chain wraps h with recovery, correlation id, tracing, metrics and access log.
+// tracer may be nil (no spans).
+func Chain(h http.Handler, m *Metrics, tracer trace.Tracer, logger *slog.Logger) http.Handler {
+	prop := otel.GetTextMapPropagator()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		cid := r.Header.Get(CorrelationHeader)
+		if cid == "" || len(cid) > 128 {
+			cid = newID()
+		}
+		w.Header().Set(CorrelationHeader, cid)
+		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		if tracer != nil {
+			var span trace.Span
+			ctx, span = tracer.Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
+			defer span.End()
+			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("correlation.id", cid))
+		}
+		r = r.WithContext(ctx)
+		rec := &recorder{ResponseWriter: w}
+		m.inflight.Inc()
+		defer func() {
+			m.inflight.Dec()
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				logger.ErrorContext(ctx, "panic serving request", "panic", p, "path", r.URL.Path)
+				if rec.status == 0 {
+					problem.Write(rec, r, problem.New(http.StatusInternalServerError, "", "internal error"))
+				}
+			}
+			route := routeName(r)
+			code := rec.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			d := time.Since(start)
+			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+			m.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
+			logger.DebugContext(ctx, "http", "method", r.Method, "path", r.URL.Path, "route", route,
+				"status", code, "duration_ms", float64(d.Microseconds())/1000, "correlation_id", cid)
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
