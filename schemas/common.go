@@ -1,7 +1,7 @@
 package schemas
 
 import (
-	"crypto/sha1" //nolint:gosec // UUIDv5 is defined on SHA-1; not used for security.
+	"crypto/sha1" //nolint:gosec // G505: UUIDv5 is defined on SHA-1; an id, not a security check
 	"encoding/binary"
 
 	"github.com/google/uuid"
@@ -54,5 +54,6 @@ func RequestKey(scope, key string) []byte { return lengthPrefixed(scope, key) }
 // OrderID derives the order id from the idempotency scope and key
 // (UUIDv5 over the length-prefixed pair): every retry gets the same id.
 func OrderID(scope, key string) string {
-	return uuid.NewHash(sha1.New(), orderNamespace, lengthPrefixed(scope, key), 5).String()
+	return uuid.NewHash(sha1.New(), //nolint:gosec // G401: UUIDv5 is defined on SHA-1; an id, not a security check
+		orderNamespace, lengthPrefixed(scope, key), 5).String()
 }

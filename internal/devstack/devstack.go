@@ -119,7 +119,8 @@ func startKafka(dir, addr string) (*kfake.Cluster, string, error) {
 	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			var lc net.ListenConfig
+			return lc.Listen(context.Background(), network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		}))
 	if err != nil {
 		return nil, "", fmt.Errorf("embedded kafka on %s: %w", addr, err)
@@ -170,7 +171,7 @@ func startServices(ctx context.Context, lookup func(string) (string, bool), logD
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer logFile.Close()
+			defer func() { _ = logFile.Close() }()
 			err := app.Run(ctx, svc.name, common, svc.build, app.Options{LogOutput: logFile, Ready: func(addr string) {
 				mu.Lock()
 				addrs[svc.name] = addr

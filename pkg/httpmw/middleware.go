@@ -6,6 +6,7 @@ package httpmw
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -103,7 +104,7 @@ func Chain(h http.Handler, m *Metrics, tracer trace.Tracer, logger *slog.Logger)
 		defer func() {
 			m.inflight.Dec()
 			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
+				if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(p)
 				}
 				logger.ErrorContext(ctx, "panic serving request", "panic", p, "path", r.URL.Path)

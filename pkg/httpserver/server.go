@@ -24,7 +24,8 @@ type Server struct {
 
 // Listen binds cfg.Addr and prepares a server for h.
 func Listen(cfg config.HTTP, h http.Handler, logger *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", cfg.Addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}

@@ -112,7 +112,8 @@ func dockerReachable() bool {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		return true
 	}
-	conn, err := net.DialTimeout("unix", "/var/run/docker.sock", 500*time.Millisecond)
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	conn, err := d.DialContext(context.Background(), "unix", "/var/run/docker.sock")
 	if err != nil {
 		return false
 	}

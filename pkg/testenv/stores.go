@@ -31,7 +31,7 @@ func Postgres(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("postgres at %s: %v", u.Host, err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	name := "t_" + strings.ReplaceAll(uniqueName(t), "-", "_")
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
@@ -43,7 +43,7 @@ func Postgres(t testing.TB) string {
 		if err != nil {
 			return
 		}
-		defer c.Close(ctx)
+		defer func() { _ = c.Close(ctx) }()
 		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})
 	u.Path = "/" + name
@@ -78,7 +78,7 @@ func Redis(t testing.TB) *RedisEnv {
 	}
 	env := &RedisEnv{URL: raw, Prefix: uniqueName(t) + ":"}
 	t.Cleanup(func() {
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		iter := rdb.Scan(ctx, 0, env.Prefix+"*", 1000).Iterator()
