@@ -1,17 +1,27 @@
 // Package ingress is the HTTP front door for orders: it validates a request,
-// writes it durably to orders.requests.v1 and only then answers 202.
+// writes it durably to orders.requests.v1 (through internal/intake) and only
+// then answers 202. It serves every /api/v1/orders* route: POST through
+// Kafka, GETs from the Redis status projection (internal/orderview) with the
+// intake's idempotency record as fallback. Its OpenAPI 3.1 document is
+// openapi.json beside this file, served at /openapi.json.
 package ingress
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/redisx"
 )
 
 // DefaultAddr is the ingress's default listen address.
@@ -19,9 +29,13 @@ const DefaultAddr = ":8081"
 
 // Config is the ingress's configuration.
 type Config struct {
-	Kafka    config.Kafka
-	Redis    config.Redis
-	Postgres config.Postgres
+	Kafka        config.Kafka
+	Redis        config.Redis
+	Postgres     config.Postgres // the read-only pool of GET /api/v1/orders?customerId= (order-processor issue)
+	Intake       intake.Config
+	Auth         Auth
+	MaxBodyBytes int
+	MaxWait      time.Duration
 }
 
 // Register binds the settings.
@@ -29,40 +43,107 @@ func (c *Config) Register(s *config.Set) {
 	c.Kafka.Register(s)
 	c.Redis.Register(s)
 	c.Postgres.Register(s)
+	c.Intake.Register(s)
+	s.Int(&c.MaxBodyBytes, "HTTP_MAX_BODY_BYTES", "http-max-body-bytes", 64<<10, "largest accepted request body in bytes (413 beyond)")
+	s.Duration(&c.MaxWait, "ORDER_MAX_WAIT", "order-max-wait", 30*time.Second, "longest wait a `Prefer: wait=N` request may ask for (keep below HTTP_WRITE_TIMEOUT)")
+	s.String(&c.Auth.JWKSURL, "AUTH_JWKS_URL", "auth-jwks-url", "", "JWKS URL of the JWT signing keys; setting it (or AUTH_JWKS_FILE) turns bearer auth on")
+	s.String(&c.Auth.JWKSFile, "AUTH_JWKS_FILE", "auth-jwks-file", "", "JWKS file of the JWT signing keys (instead of AUTH_JWKS_URL)")
+	s.String(&c.Auth.Issuer, "AUTH_ISSUER", "auth-issuer", "", "required JWT iss when auth is on")
+	s.String(&c.Auth.Audience, "AUTH_AUDIENCE", "auth-audience", "", "required JWT aud when auth is on")
+	s.Duration(&c.Auth.Refresh, "AUTH_JWKS_REFRESH", "auth-jwks-refresh", 5*time.Minute, "how often the JWKS URL is re-read")
 }
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
-	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.Postgres.Validate())
+	var errs []error
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("HTTP_MAX_BODY_BYTES %d: want at least 1024", c.MaxBodyBytes))
+	}
+	if c.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("ORDER_MAX_WAIT %s: want ≥ 0", c.MaxWait))
+	}
+	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Intake.Validate(), c.Auth.validate(), errors.Join(errs...))
 }
 
 // Service is the running ingress.
 type Service struct {
+	cfg      Config
 	producer *kgo.Client
+	rdb      *redis.Client
+	intake   *intake.Intake
+	auth     *authenticator
+	waiter   Waiter
+
+	// Lister answers GET /api/v1/orders?customerId=…; nil answers 501 until
+	// the order-processor's PostgreSQL read model is wired here.
+	Lister OrderLister
 }
 
 // New builds the ingress.
-func New(_ context.Context, env *app.Env, cfg Config) (*Service, error) {
-	producer, err := kafka.NewProducer(cfg.Kafka, env.Logger)
+func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
+	kmetrics := kprom.NewMetrics("orderpipe_ingress_kafka", kprom.Registerer(env.Metrics), kprom.Gatherer(env.Metrics))
+	opts := append(intake.ProducerOpts(cfg.Kafka, cfg.Intake), kgo.WithHooks(kmetrics))
+	producer, err := kafka.NewProducer(cfg.Kafka, env.Logger, opts...)
 	if err != nil {
 		return nil, err
 	}
+	rdb, err := redisx.NewClient(cfg.Redis)
+	if err != nil {
+		producer.Close()
+		return nil, err
+	}
+	in, err := intake.New(cfg.Intake, intake.Deps{Kafka: cfg.Kafka, Redis: cfg.Redis, Producer: producer, RDB: rdb,
+		Logger: env.Logger, Metrics: env.Metrics, Tracer: env.Tracer})
+	if err != nil {
+		producer.Close()
+		_ = rdb.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, producer: producer, rdb: rdb, intake: in}
+	s.waiter = &projectionWaiter{intake: in, poll: 50 * time.Millisecond}
+	if cfg.Auth.enabled() {
+		if s.auth, err = newAuthenticator(ctx, cfg.Auth, env.Logger); err != nil {
+			producer.Close()
+			_ = rdb.Close()
+			return nil, err
+		}
+	}
+	// Kafka is what a 202 depends on; Redis is only the fast path (the
+	// ingress accepts without it), so it is not a readiness check.
 	env.Health.Add("kafka", kafka.Check(producer))
-	return &Service{producer: producer}, nil
+	return s, nil
 }
 
-// Routes mounts the order routes.
-func (s *Service) Routes(_ *mux.Router) {}
+// Routes mounts the order routes and the OpenAPI document.
+func (s *Service) Routes(r *mux.Router) {
+	r.HandleFunc("/openapi.json", serveOpenAPI).Methods("GET")
+	api := r.PathPrefix("/api/v1/orders").Subrouter()
+	if s.auth != nil {
+		api.Use(s.auth.middleware)
+	}
+	api.HandleFunc("", s.postOrder).Methods("POST")
+	api.HandleFunc("", s.listOrders).Methods("GET")
+	api.HandleFunc("/{id}", s.getOrder).Methods("GET")
+	api.HandleFunc("/{id}/cancel", s.cancelOrder).Methods("POST")
+}
 
-// Run has no background work.
+// Run refreshes the JWKS (when auth is on) until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
+	if s.auth != nil && s.cfg.Auth.JWKSURL != "" {
+		s.auth.run(ctx)
+		return nil
+	}
 	<-ctx.Done()
 	return nil
 }
 
-// Close flushes in-flight produces and closes the client.
+// Close runs once HTTP has drained: it settles late produce results, flushes
+// what is still buffered and closes the clients.
 func (s *Service) Close(ctx context.Context) error {
-	err := s.producer.Flush(ctx)
+	err := s.intake.Close(ctx)
+	if ferr := s.producer.Flush(ctx); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("flush: %w", ferr))
+	}
 	s.producer.Close()
-	return err
+	return errors.Join(err, s.rdb.Close())
 }

@@ -1,0 +1,255 @@
+package ingress
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/orderpipe/orderpipe/internal/intake"
+	"github.com/orderpipe/orderpipe/internal/orderview"
+	"github.com/orderpipe/orderpipe/pkg/problem"
+	"github.com/orderpipe/orderpipe/schemas"
+)
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// postOrder is POST /api/v1/orders.
+func (s *Service) postOrder(w http.ResponseWriter, r *http.Request) {
+	if p := checkJSON(r); p != nil {
+		problem.Write(w, r, p)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if p := intake.ValidateKey(key); p != nil {
+		problem.Write(w, r, p)
+		return
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxBodyBytes))); err != nil {
+		problem.Write(w, r, bodyError(err, s.cfg.MaxBodyBytes))
+		return
+	}
+	order, p := intake.Parse(buf.Bytes(), s.cfg.Intake.DefaultCurrency)
+	if p != nil {
+		problem.Write(w, r, p)
+		return
+	}
+	acc, err := s.intake.Submit(r.Context(), intake.Submission{Scope: subjectOf(r.Context()), Key: key, Order: order})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if wait, ok := preferWait(r.Header.Values("Prefer"), s.cfg.MaxWait); ok && s.waiter != nil {
+		if v, final := s.waiter.Wait(r.Context(), acc.OrderID, wait); final {
+			w.Header().Set("Preference-Applied", "wait="+strconv.Itoa(int(wait.Seconds())))
+			w.Header().Set("Location", acc.Location)
+			writeJSON(w, http.StatusCreated, v)
+			return
+		}
+	}
+	WriteAccepted(w, acc)
+}
+
+// WriteAccepted writes the 202 answer of an accepted order: Location and
+// {"orderId", "status": "ACCEPTED"}.
+func WriteAccepted(w http.ResponseWriter, acc intake.Accepted) {
+	h := w.Header()
+	h.Set("Location", acc.Location)
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusAccepted)
+	// orderId is a UUID: nothing to escape.
+	_, _ = io.WriteString(w, `{"orderId":"`+acc.OrderID+`","status":"`+schemas.StatusAccepted+`"}`+"\n")
+}
+
+// getOrder is GET /api/v1/orders/{id}.
+func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
+	id, ok := orderID(w, r)
+	if !ok {
+		return
+	}
+	known, err := s.intake.Lookup(r.Context(), id)
+	switch {
+	case errors.Is(err, intake.ErrNotFound) || (err == nil && !s.owns(r, known)):
+		problem.Write(w, r, problem.New(http.StatusNotFound, "urn:orderpipe:problem:order-not-found", "no order "+id))
+	case err != nil:
+		s.unavailable(w, r, err)
+	default:
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, known.View)
+	}
+}
+
+// cancelOrder is POST /api/v1/orders/{id}/cancel.
+func (s *Service) cancelOrder(w http.ResponseWriter, r *http.Request) {
+	id, ok := orderID(w, r)
+	if !ok {
+		return
+	}
+	known, err := s.intake.Lookup(r.Context(), id)
+	status := schemas.StatusAccepted
+	switch {
+	case errors.Is(err, intake.ErrNotFound) || (err == nil && !s.owns(r, known)):
+		problem.Write(w, r, problem.New(http.StatusNotFound, "urn:orderpipe:problem:order-not-found", "no order "+id))
+		return
+	case err != nil:
+		// Redis unavailable: the order-processor decides (it holds a cancel
+		// for an order it has not seen yet).
+	default:
+		status = known.View.Status
+		switch status {
+		case schemas.StatusConfirmed:
+			p := problem.New(http.StatusConflict, "urn:orderpipe:problem:order-confirmed", "the order is confirmed: fulfilment owns it now")
+			p.OrderID = id
+			problem.Write(w, r, p)
+			return
+		case schemas.StatusRejected, schemas.StatusCancelled:
+			writeCancel(w, id, status)
+			return
+		}
+	}
+	if err := s.intake.Cancel(r.Context(), id, subjectOf(r.Context()), "customer request"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeCancel(w, id, status)
+}
+
+func writeCancel(w http.ResponseWriter, id, status string) {
+	w.Header().Set("Location", intake.Location(id))
+	writeJSON(w, http.StatusAccepted, map[string]string{"orderId": id, "status": status})
+}
+
+// owns reports whether the caller may see the order: always with auth off;
+// with auth on, when the order was placed under the caller's subject (or,
+// once the intake's record has expired, is the caller's customer's).
+func (s *Service) owns(r *http.Request, k intake.Known) bool {
+	sub := subjectOf(r.Context())
+	if sub == "" {
+		return true
+	}
+	return k.Scope == sub || (k.Scope == "" && k.View.CustomerID == sub)
+}
+
+func orderID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := mux.Vars(r)["id"]
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != strings.ToLower(id) {
+		problem.Write(w, r, problem.New(http.StatusNotFound, "urn:orderpipe:problem:order-not-found", "no order "+id+": order ids are UUIDs"))
+		return "", false
+	}
+	return u.String(), true
+}
+
+func (s *Service) unavailable(w http.ResponseWriter, r *http.Request, _ error) {
+	problem.Write(w, r, problem.New(http.StatusServiceUnavailable, intake.TypeUnavailable, "order status is unavailable right now; retry shortly").WithRetryAfter(time.Second))
+}
+
+// checkJSON refuses a declared non-JSON body (415). A missing Content-Type
+// is read as JSON.
+func checkJSON(r *http.Request) *problem.Problem {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return problem.New(http.StatusUnsupportedMediaType, intake.TypeUnsupportedMed, "the body must be application/json, not "+ct)
+}
+
+func bodyError(err error, limit int) *problem.Problem {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return problem.New(http.StatusRequestEntityTooLarge, intake.TypeTooLarge, "the body is larger than "+strconv.Itoa(limit)+" bytes")
+	}
+	return problem.New(http.StatusBadRequest, intake.TypeMalformed, "the body could not be read: "+err.Error())
+}
+
+// writeError writes a *problem.Problem as is and anything else as a 500.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var p *problem.Problem
+	if errors.As(err, &p) {
+		problem.Write(w, r, p)
+		return
+	}
+	problem.Write(w, r, problem.New(http.StatusInternalServerError, "", "internal error"))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// OrderLister is the read model behind GET /api/v1/orders?customerId=…
+// (PostgreSQL, built with the order-processor).
+type OrderLister interface {
+	ListOrders(r *http.Request, q ListQuery) (OrderPage, error)
+}
+
+// ListQuery is a validated list request.
+type ListQuery struct {
+	CustomerID string
+	Cursor     string
+	PageSize   int
+}
+
+// OrderPage is one page of a customer's orders, newest first.
+type OrderPage struct {
+	Items      []orderview.View `json:"items"`
+	NextCursor string           `json:"nextCursor,omitempty"`
+}
+
+// listOrders is GET /api/v1/orders?customerId=&cursor=&pageSize=.
+func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lq := ListQuery{CustomerID: q.Get("customerId"), Cursor: q.Get("cursor"), PageSize: 20}
+	var errs []problem.FieldError
+	if lq.CustomerID == "" {
+		errs = append(errs, problem.FieldError{Field: "customerId", Message: "is required"})
+	}
+	if raw := q.Get("pageSize"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, problem.FieldError{Field: "pageSize", Message: "must be an integer between 1 and 100"})
+		}
+		lq.PageSize = n
+	}
+	if len(errs) > 0 {
+		problem.Write(w, r, intake.Invalid(errs))
+		return
+	}
+	if sub := subjectOf(r.Context()); sub != "" && sub != lq.CustomerID {
+		problem.Write(w, r, problem.New(http.StatusForbidden, "urn:orderpipe:problem:forbidden", "you may list only your own orders"))
+		return
+	}
+	if s.Lister == nil {
+		problem.Write(w, r, problem.New(http.StatusNotImplemented, "urn:orderpipe:problem:not-implemented", "listing orders arrives with the order-processor's PostgreSQL read model"))
+		return
+	}
+	page, err := s.Lister.ListOrders(r, lq)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}

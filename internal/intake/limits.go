@@ -1,0 +1,47 @@
+package intake
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/ratelimiter"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+)
+
+// scopeLimiters keeps one bursty failsafe-go rate limiter per idempotency
+// scope, in sharded expiring LRUs so memory stays bounded however many
+// customers there are.
+type scopeLimiters struct {
+	rps    uint
+	seed   maphash.Seed
+	shards [16]limiterShard
+}
+
+type limiterShard struct {
+	mu  sync.Mutex
+	lru *expirable.LRU[string, ratelimiter.RateLimiter[any]]
+}
+
+const scopesPerShard = 8192
+
+func newScopeLimiters(rps int) *scopeLimiters {
+	s := &scopeLimiters{rps: uint(rps), seed: maphash.MakeSeed()} //nolint:gosec // rps validated ≥ 0
+	for i := range s.shards {
+		s.shards[i].lru = expirable.NewLRU[string, ratelimiter.RateLimiter[any]](scopesPerShard, nil, time.Minute)
+	}
+	return s
+}
+
+// allow takes a permit for scope.
+func (s *scopeLimiters) allow(scope string) bool {
+	sh := &s.shards[maphash.String(s.seed, scope)%uint64(len(s.shards))]
+	sh.mu.Lock()
+	l, ok := sh.lru.Get(scope)
+	if !ok {
+		l = ratelimiter.NewBursty[any](s.rps, time.Second)
+		sh.lru.Add(scope, l)
+	}
+	sh.mu.Unlock()
+	return l.TryAcquirePermit()
+}
