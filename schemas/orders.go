@@ -50,7 +50,9 @@ type OrderCommand struct {
 // OrderCommand types.
 const CommandCancel = "cancel"
 
-// PricedLine is an order line with the price fixed at reservation.
+// PricedLine is an order line with the price fixed at reservation. LineNo is
+// 1-based: line i of the request (0-based) is LineNo i+1. LineTotal is
+// UnitPrice × Quantity, in the order's currency.
 type PricedLine struct {
 	LineNo    int    `json:"lineNo"`
 	ProductID string `json:"productId"`
@@ -67,20 +69,23 @@ type RejectedLine struct {
 }
 
 // OrderEvent is the value on orders.events.v1 (key orderId). Type says which
-// fields are set; it matches the ce_type header.
+// fields are set; it matches the ce_type header. Every event carries
+// orderId, customerId, occurredAt and version (the order's version after the
+// event: the same number as the orders.state.v1 record written with it).
 type OrderEvent struct {
 	Type       string    `json:"type"`
 	OrderID    string    `json:"orderId"`
+	Version    int64     `json:"version"`
+	CustomerID string    `json:"customerId,omitempty"` // every event
 	OccurredAt time.Time `json:"occurredAt"`
 
 	// OrderPlaced
-	CustomerID      string   `json:"customerId,omitempty"`
 	IdempotencyKey  string   `json:"idempotencyKey,omitempty"`
 	ShippingAddress *Address `json:"shippingAddress,omitempty"`
 	Lines           []Line   `json:"lines,omitempty"`
 	Currency        string   `json:"currency,omitempty"`
 
-	// OrderConfirmed
+	// OrderConfirmed (Currency is set here too)
 	PricedLines []PricedLine `json:"pricedLines,omitempty"`
 	Total       *Money       `json:"total,omitempty"`
 
@@ -90,18 +95,37 @@ type OrderEvent struct {
 }
 
 // OrderState is the value on orders.state.v1 (key orderId, compacted): the
-// whole order at its latest version.
+// whole order at its latest version. Version starts at 1 and increases with
+// every change; PricedLines and Total are set once the order is
+// CONFIRMED (Total = Σ LineTotal), Reason once it is REJECTED or CANCELLED.
 type OrderState struct {
-	OrderID         string       `json:"orderId"`
-	Version         int64        `json:"version"`
-	Status          string       `json:"status"`
-	CustomerID      string       `json:"customerId"`
-	ShippingAddress Address      `json:"shippingAddress"`
-	Lines           []Line       `json:"lines"`
-	Currency        string       `json:"currency"`
-	PricedLines     []PricedLine `json:"pricedLines,omitempty"`
-	Total           *Money       `json:"total,omitempty"`
-	Reason          string       `json:"reason,omitempty"`
-	CreatedAt       time.Time    `json:"createdAt"`
-	UpdatedAt       time.Time    `json:"updatedAt"`
+	OrderID         string         `json:"orderId"`
+	Version         int64          `json:"version"`
+	Status          string         `json:"status"`
+	CustomerID      string         `json:"customerId"`
+	ShippingAddress Address        `json:"shippingAddress"`
+	Lines           []Line         `json:"lines"`
+	Currency        string         `json:"currency"`
+	PricedLines     []PricedLine   `json:"pricedLines,omitempty"`
+	Total           *Money         `json:"total,omitempty"`
+	Reason          string         `json:"reason,omitempty"`
+	RejectedLines   []RejectedLine `json:"rejectedLines,omitempty"`
+	CreatedAt       time.Time      `json:"createdAt"`
+	UpdatedAt       time.Time      `json:"updatedAt"`
+}
+
+// StatusOfEvent returns the order status an orders.events.v1 type leads to,
+// and false for a type this version does not know (consumers skip those).
+func StatusOfEvent(eventType string) (string, bool) {
+	switch eventType {
+	case TypeOrderPlaced:
+		return StatusPending, true
+	case TypeOrderConfirmed:
+		return StatusConfirmed, true
+	case TypeOrderRejected:
+		return StatusRejected, true
+	case TypeOrderCancelled:
+		return StatusCancelled, true
+	}
+	return "", false
 }
