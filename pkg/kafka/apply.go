@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -67,6 +68,9 @@ func Apply(ctx context.Context, cl *kgo.Client, topics []Topic, out io.Writer) (
 		res.Created = append(res.Created, t.Name)
 		fmt.Fprintf(out, "created  %-40s partitions=%d rf=%d %s\n", t.Name, t.Partitions, t.ReplicationFactor, formatConfigs(t.Configs))
 	}
+	if err := waitCreated(ctx, cl, missing); err != nil {
+		return res, err
+	}
 	for _, t := range present {
 		changed, err := reconcileConfigs(ctx, adm, t)
 		if err != nil {
@@ -106,6 +110,7 @@ func checkExisting(topics []Topic, existing map[string]int) error {
 
 // partitionCounts asks a broker (not kadm's metadata cache, which can be
 // seconds old) for the partition count of each existing topic among names.
+// Metadata of a topic that is still being created or elected is retried.
 func partitionCounts(ctx context.Context, cl *kgo.Client, names []string) (map[string]int, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	for _, n := range names {
@@ -113,24 +118,84 @@ func partitionCounts(ctx context.Context, cl *kgo.Client, names []string) (map[s
 		rt.Topic = kmsg.StringPtr(n)
 		req.Topics = append(req.Topics, rt)
 	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
+	for attempt := 0; ; attempt++ {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return nil, fmt.Errorf("list topics: %w", err)
+		}
+		counts, pending, err := readCounts(resp)
+		if err != nil || pending == "" {
+			return counts, err
+		}
+		if attempt == 40 {
+			return nil, fmt.Errorf("topic %s: metadata not settling", pending)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	counts := map[string]int{}
+}
+
+// readCounts returns the partition count of each existing topic, or the name
+// of a topic whose metadata is not settled yet.
+func readCounts(resp *kmsg.MetadataResponse) (counts map[string]int, pending string, err error) {
+	counts = map[string]int{}
 	for _, t := range resp.Topics {
 		if t.Topic == nil {
 			continue
 		}
-		switch err := kerr.ErrorForCode(t.ErrorCode); {
-		case err == nil:
+		terr := kerr.ErrorForCode(t.ErrorCode)
+		switch {
+		case terr == nil:
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil && kerr.IsRetriable(perr) {
+					return nil, *t.Topic, nil
+				}
+			}
 			counts[*t.Topic] = len(t.Partitions)
-		case errors.Is(err, kerr.UnknownTopicOrPartition):
+		case errors.Is(terr, kerr.UnknownTopicOrPartition):
+		case kerr.IsRetriable(terr):
+			return nil, *t.Topic, nil
 		default:
-			return nil, fmt.Errorf("describe topic %s: %w", *t.Topic, err)
+			return nil, "", fmt.Errorf("describe topic %s: %w", *t.Topic, terr)
 		}
 	}
-	return counts, nil
+	return counts, "", nil
+}
+
+// waitCreated waits until every named topic shows in metadata with its
+// partitions, so callers can use the topics as soon as Apply returns.
+func waitCreated(ctx context.Context, cl *kgo.Client, topics []Topic) error {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	for {
+		counts, err := partitionCounts(ctx, cl, names)
+		if err != nil {
+			return err
+		}
+		ready := true
+		for _, t := range topics {
+			switch have, ok := counts[t.Name]; {
+			case !ok:
+				ready = false
+			case have != t.Partitions:
+				return fmt.Errorf("%w: %s was created concurrently with %d partitions, spec wants %d",
+					ErrPartitionMismatch, t.Name, have, t.Partitions)
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for created topics to appear: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func create(ctx context.Context, adm *kadm.Client, t Topic) error {
@@ -141,6 +206,11 @@ func create(ctx context.Context, adm *kadm.Client, t Topic) error {
 	resp, err := adm.CreateTopic(ctx, int32(t.Partitions), int16(t.ReplicationFactor), cfgs, t.Name)
 	if err == nil {
 		err = resp.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		// Created by a concurrent apply, or still settling from our own
+		// earlier one: waitCreated checks its partition count.
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w (%s)", t.Name, err, resp.ErrMessage)
