@@ -130,7 +130,7 @@ func (p *Processor) Prepare(ctx context.Context) error {
 		return fmt.Errorf("describe inputs of %s: %w", p.groupID, err)
 	}
 	n := 0
-	var problems []error
+	var problems, mismatch []error
 	for _, t := range topics {
 		d, ok := details[t]
 		if !ok || d.Err != nil {
@@ -140,12 +140,15 @@ func (p *Processor) Prepare(ctx context.Context) error {
 		if n == 0 {
 			n = len(d.Partitions)
 		} else if len(d.Partitions) != n {
-			problems = append(problems, fmt.Errorf("input topics of %s are not co-partitioned: %s has %d partitions, %s has %d",
+			mismatch = append(mismatch, fmt.Errorf("input topics of %s are not co-partitioned: %s has %d partitions, %s has %d",
 				p.groupID, topics[0], n, t, len(d.Partitions)))
 		}
 	}
 	if len(problems) > 0 {
-		return &fatalError{errors.Join(problems...)}
+		return errors.Join(problems...) // retried: `topics apply` may not have run yet
+	}
+	if len(mismatch) > 0 {
+		return &fatalError{errors.Join(mismatch...)}
 	}
 	if len(p.changelogs) > 0 {
 		specs := make([]kafka.Topic, 0, len(p.changelogs))

@@ -1,5 +1,7 @@
 // Package inventory is the inventory-processor: it owns stock per product
-// partition and reserves it with exactly-once Kafka transactions.
+// partition and reserves it with exactly-once Kafka transactions, on the
+// streams runtime. The rules live in package domain; this package maps
+// records to them (processor.go, records.go) and wires the service.
 package inventory
 
 import (
@@ -7,11 +9,11 @@ import (
 	"errors"
 
 	"github.com/gorilla/mux"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/streams"
 )
 
 // DefaultAddr is inventory-processor's default listen address (probes, metrics).
@@ -19,41 +21,43 @@ const DefaultAddr = ":8084"
 
 // Config is inventory-processor's configuration.
 type Config struct {
-	Kafka config.Kafka
+	Kafka   config.Kafka
+	Streams streams.Config
 }
 
 // Register binds the settings.
-func (c *Config) Register(s *config.Set) { c.Kafka.Register(s) }
+func (c *Config) Register(s *config.Set) {
+	c.Kafka.Register(s)
+	c.Streams.Register(s)
+}
 
 // Validate reports every problem at once.
-func (c *Config) Validate() error { return errors.Join(c.Kafka.Validate()) }
+func (c *Config) Validate() error { return errors.Join(c.Kafka.Validate(), c.Streams.Validate()) }
 
 // Service is the running processor.
 type Service struct {
-	client *kgo.Client
+	proc *streams.Processor
 }
 
-// New builds the processor.
+// New builds the processor. It does not wait for Kafka: Run does, and
+// /health/ready says when the tasks are restored and processing.
 func New(_ context.Context, env *app.Env, cfg Config) (*Service, error) {
-	cl, err := kafka.NewClient(cfg.Kafka, env.Logger)
+	p := NewProcessor(kafka.TopicNames(cfg.Kafka.TopicPrefix))
+	env.Metrics.MustRegister(p.Collectors()...)
+	proc, err := streams.New(p.Topology(), cfg.Kafka, cfg.Streams,
+		streams.WithLogger(env.Logger), streams.WithRegisterer(env.Metrics))
 	if err != nil {
 		return nil, err
 	}
-	env.Health.Add("kafka", kafka.Check(cl))
-	return &Service{client: cl}, nil
+	env.Health.Add("streams", proc.Ready)
+	return &Service{proc: proc}, nil
 }
 
 // Routes has no public routes.
 func (s *Service) Routes(_ *mux.Router) {}
 
 // Run processes until ctx is done.
-func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
-}
+func (s *Service) Run(ctx context.Context) error { return s.proc.Run(ctx) }
 
-// Close releases the client.
-func (s *Service) Close(context.Context) error {
-	s.client.Close()
-	return nil
-}
+// Close has nothing left to release: Run closed the Kafka clients.
+func (s *Service) Close(context.Context) error { return nil }

@@ -1,0 +1,216 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderpipe/orderpipe/internal/inventory/domain"
+	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/schemas"
+	"github.com/orderpipe/orderpipe/streams"
+)
+
+// Group is the processor's name: consumer group TOPIC_PREFIX+Group,
+// changelogs <prefix>inventory-processor-<store>-changelog.
+const Group = "inventory-processor"
+
+// Store names (changelog topics follow kafka.Changelog).
+const (
+	StoreStock       = "stock"       // productId → domain.Stock
+	StoreLines       = "lines"       // productId NUL orderId NUL lineNo → domain.Line
+	StoreAdjustments = "adjustments" // productId NUL adjustmentId → domain.Adjustment
+)
+
+// Processor is the inventory-processor's topology: it reads
+// inventory.commands.v1 with catalog.products.v1 as a table, keeps stock,
+// order lines and adjustments per product, and writes
+// inventory.results.v1 and inventory.stock.v1.
+type Processor struct {
+	names       kafka.Names
+	stock       *streams.StoreDef[domain.Stock]
+	lines       *streams.StoreDef[domain.Line]
+	adjustments *streams.StoreDef[domain.Adjustment]
+	products    *streams.TableDef[domain.Product]
+	outcomes    *prometheus.CounterVec
+	topo        *streams.Topology
+}
+
+// NewProcessor builds the topology on the topics under names.
+func NewProcessor(names kafka.Names) *Processor {
+	p := &Processor{
+		names:       names,
+		stock:       streams.NewStore(StoreStock, streams.JSON[domain.Stock](1)),
+		lines:       streams.NewStore(StoreLines, streams.JSON[domain.Line](1)),
+		adjustments: streams.NewStore(StoreAdjustments, streams.JSON[domain.Adjustment](1)),
+		products:    streams.NewTable(names.CatalogProducts, decodeProduct),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "orderpipe", Subsystem: "inventory", Name: "commands_total",
+			Help: "Inventory commands handled, by type and outcome (re-processing after an aborted transaction counts again).",
+		}, []string{"type", "outcome"}),
+	}
+	p.topo = streams.NewTopology(Group, kafka.ByProduct).
+		Input(names.InventoryCommands, p.Command).
+		Table(p.products).
+		Store(p.stock).Store(p.lines).Store(p.adjustments)
+	return p
+}
+
+// Topology is what streams runs.
+func (p *Processor) Topology() *streams.Topology { return p.topo }
+
+// Collectors are the processor's own metrics.
+func (p *Processor) Collectors() []prometheus.Collector { return []prometheus.Collector{p.outcomes} }
+
+// Command handles one inventory command.
+func (p *Processor) Command(t *streams.Task, r *kgo.Record) error {
+	c, err := decodeCommand(r)
+	if err != nil {
+		return err
+	}
+	switch c.Type {
+	case schemas.CmdReserve:
+		return p.reserve(t, r, c)
+	case schemas.CmdRelease:
+		return p.finish(t, c, domain.ReleaseLine, "released")
+	case schemas.CmdCommit:
+		return p.finish(t, c, domain.CommitLine, "committed")
+	case schemas.CmdAdjust:
+		return p.adjust(t, c)
+	}
+	return streams.Poison(streams.ReasonInvalid, fmt.Errorf("unknown command type %q", c.Type))
+}
+
+func (p *Processor) reserve(t *streams.Task, r *kgo.Record, c schemas.InventoryCommand) error {
+	cmd := domain.Reserve{OrderID: c.OrderID, LineNo: c.LineNo, Quantity: int64(c.Quantity), Currency: c.Currency}
+	if err := cmd.Validate(); err != nil {
+		return streams.Poison(streams.ReasonInvalid, err)
+	}
+	stocks, lines := p.stock.Of(t), p.lines.Of(t)
+	st, _, err := stocks.Get(c.ProductID)
+	if err != nil {
+		return err
+	}
+	lk := lineKey(c.ProductID, c.OrderID, c.LineNo)
+	line, found, err := lines.Get(lk)
+	if err != nil {
+		return err
+	}
+	prod, known, err := p.products.Of(t).Get(c.ProductID)
+	if err != nil {
+		return err
+	}
+	res, err := domain.ReserveLine(st, line, found, prod, known, cmd, t.Now())
+	if err != nil {
+		return classify(err)
+	}
+	outcome := "reserved"
+	switch {
+	case res.Duplicate:
+		outcome = "duplicate"
+	case !res.Result.Reserved:
+		outcome = "rejected_" + res.Result.Reason
+	}
+	p.outcomes.WithLabelValues(schemas.CmdReserve, outcome).Inc()
+	if !res.Duplicate {
+		lines.Put(lk, res.Line)
+		if res.Stock.Version != st.Version {
+			p.putStock(t, c.ProductID, res.Stock)
+		}
+	}
+	out, err := resultRecord(r, p.names.InventoryResults, c.ProductID, cmd, res.Result)
+	if err != nil {
+		return err
+	}
+	t.Emit(out)
+	return nil
+}
+
+type lineOp func(domain.Stock, domain.Line, bool, time.Time) (domain.Stock, domain.Line, bool, error)
+
+// finish releases or commits a line; unknown or finished lines are no-ops.
+func (p *Processor) finish(t *streams.Task, c schemas.InventoryCommand, op lineOp, done string) error {
+	if c.OrderID == "" || c.LineNo < 0 {
+		return streams.Poison(streams.ReasonInvalid, fmt.Errorf("%s needs orderId and lineNo ≥ 0", c.Type))
+	}
+	stocks, lines := p.stock.Of(t), p.lines.Of(t)
+	lk := lineKey(c.ProductID, c.OrderID, c.LineNo)
+	line, found, err := lines.Get(lk)
+	if err != nil {
+		return err
+	}
+	if !found || line.Status != domain.LineReserved {
+		p.outcomes.WithLabelValues(c.Type, "noop").Inc()
+		return nil
+	}
+	st, _, err := stocks.Get(c.ProductID)
+	if err != nil {
+		return err
+	}
+	st, line, changed, err := op(st, line, found, t.Now())
+	if err != nil {
+		return classify(err)
+	}
+	if changed {
+		lines.Put(lk, line)
+		p.putStock(t, c.ProductID, st)
+	}
+	p.outcomes.WithLabelValues(c.Type, done).Inc()
+	return nil
+}
+
+func (p *Processor) adjust(t *streams.Task, c schemas.InventoryCommand) error {
+	cmd := domain.Adjust{ID: c.AdjustmentID, Delta: c.Delta, Absolute: c.Absolute, Reason: c.Reason}
+	if err := cmd.Validate(); err != nil {
+		return streams.Poison(streams.ReasonInvalid, err)
+	}
+	stocks, adjs := p.stock.Of(t), p.adjustments.Of(t)
+	ak := adjustmentKey(c.ProductID, c.AdjustmentID)
+	prev, seen, err := adjs.Get(ak)
+	if err != nil {
+		return err
+	}
+	st, _, err := stocks.Get(c.ProductID)
+	if err != nil {
+		return err
+	}
+	next, outcome, dup, err := domain.AdjustStock(st, prev, seen, cmd, t.Now())
+	if err != nil {
+		return classify(err)
+	}
+	switch {
+	case dup:
+		p.outcomes.WithLabelValues(schemas.CmdAdjust, "duplicate").Inc()
+		return nil
+	case !outcome.Accepted:
+		p.outcomes.WithLabelValues(schemas.CmdAdjust, "rejected_"+outcome.Reason).Inc()
+		t.Logger().Warn("stock adjustment rejected", "productId", c.ProductID, "adjustmentId", c.AdjustmentID,
+			"reason", outcome.Reason, "onHand", st.OnHand, "reserved", st.Reserved)
+	default:
+		p.outcomes.WithLabelValues(schemas.CmdAdjust, "accepted").Inc()
+		p.putStock(t, c.ProductID, next)
+	}
+	adjs.Put(ak, outcome)
+	return nil
+}
+
+// putStock stores a product's stock and publishes its snapshot (the latest
+// of the transaction only).
+func (p *Processor) putStock(t *streams.Task, productID string, st domain.Stock) {
+	p.stock.Of(t).Put(productID, st)
+	topic := p.names.InventoryStock
+	t.EmitLatest(topic, productID, func() (*kgo.Record, error) { return snapshotRecord(topic, productID, st) })
+}
+
+// classify turns domain errors into DLQ reasons: invalid commands are
+// poison; a broken invariant is a bug, dead-lettered as a handler error
+// (the change is undone, so stock stays consistent).
+func classify(err error) error {
+	if errors.Is(err, domain.ErrInvalid) {
+		return streams.Poison(streams.ReasonInvalid, err)
+	}
+	return err
+}
