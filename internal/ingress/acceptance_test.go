@@ -285,7 +285,7 @@ func TestRedisDownStillAccepts(t *testing.T) {
 	}
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Logf("%s", p)

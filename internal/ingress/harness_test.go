@@ -25,7 +25,7 @@ import (
 // harness is one ingress served by app.Run (the real router, middleware and
 // wiring) on a loopback port.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	cfg     Config
 	svc     *Service
@@ -45,7 +45,7 @@ func testConfig(k config.Kafka, r config.Redis) Config {
 }
 
 // applyTopics creates the topics of k.
-func applyTopics(t *testing.T, k config.Kafka) {
+func applyTopics(t testing.TB, k config.Kafka) {
 	t.Helper()
 	cl, err := kafka.NewClient(k, nil)
 	if err != nil {
@@ -59,7 +59,7 @@ func applyTopics(t *testing.T, k config.Kafka) {
 	}
 }
 
-func startIngress(t *testing.T, cfg Config) *harness {
+func startIngress(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func orderBody(customer string, qty int) string {
 }
 
 // readAll reads every record of topic now in Kafka (read_committed).
-func readAll(t *testing.T, k config.Kafka, topic string) []*kgo.Record {
+func readAll(t testing.TB, k config.Kafka, topic string) []*kgo.Record {
 	t.Helper()
 	cl, err := kafka.NewConsumer(k, nil, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -199,7 +199,7 @@ func redisConfig(env *testenv.RedisEnv) config.Redis {
 	return config.Redis{URL: env.URL, KeyPrefix: env.Prefix}
 }
 
-func redisClient(t *testing.T, url string) *redis.Client {
+func redisClient(t testing.TB, url string) *redis.Client {
 	t.Helper()
 	opts, err := redis.ParseURL(url)
 	if err != nil {

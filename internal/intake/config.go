@@ -19,6 +19,8 @@ type Config struct {
 	BreakerDelay    time.Duration // how long the Kafka circuit breaker stays open before probing
 	GlobalRPS       int           // accepted-request rate limit for this process; 0 = off
 	ScopeRPS        int           // rate limit per idempotency scope (customer or subject); 0 = off
+	Linger          time.Duration // producer linger: how long a batch waits for more records
+	Compression     string        // producer batch compression: lz4, zstd, snappy or none
 }
 
 // Register binds the settings.
@@ -30,6 +32,8 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.MaxInFlight, "PRODUCE_MAX_IN_FLIGHT", "produce-max-in-flight", 8192, "orders awaiting Kafka's acknowledgement at once; more are answered 503 at once")
 	s.Duration(&c.BreakerDelay, "PRODUCE_BREAKER_DELAY", "produce-breaker-delay", 5*time.Second, "how long the Kafka circuit breaker answers 503 without trying after opening")
 	s.Int(&c.GlobalRPS, "RATE_LIMIT_RPS", "rate-limit-rps", 0, "orders per second this process accepts before 429 (0 = no limit)")
+	s.Duration(&c.Linger, "PRODUCE_LINGER", "produce-linger", 2*time.Millisecond, "how long the intake producer waits to fill a batch (latency vs broker load)")
+	s.String(&c.Compression, "PRODUCE_COMPRESSION", "produce-compression", "lz4", "intake producer batch compression: lz4, zstd, snappy or none")
 	s.Int(&c.ScopeRPS, "RATE_LIMIT_SCOPE_RPS", "rate-limit-scope-rps", 50, "orders per second per customer (or JWT subject) before 429 (0 = no limit)")
 }
 
@@ -53,6 +57,12 @@ func (c *Config) Validate() error {
 	}
 	if c.BreakerDelay <= 0 {
 		errs = append(errs, fmt.Errorf("PRODUCE_BREAKER_DELAY must be positive, got %s", c.BreakerDelay))
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		errs = append(errs, fmt.Errorf("PRODUCE_LINGER %s: want 0..1s", c.Linger))
+	}
+	if _, ok := codecs[c.Compression]; !ok {
+		errs = append(errs, fmt.Errorf("PRODUCE_COMPRESSION %q: want lz4, zstd, snappy or none", c.Compression))
 	}
 	if c.GlobalRPS < 0 || c.ScopeRPS < 0 {
 		errs = append(errs, errors.New("RATE_LIMIT_RPS and RATE_LIMIT_SCOPE_RPS must be ≥ 0"))

@@ -98,6 +98,7 @@ func decodeRecord(s string) (record, error) {
 // idemStore is the Redis side of the fast path.
 type idemStore struct {
 	rdb      redis.UniversalClient
+	fast     redis.Cmdable // begin and accept: batched with other requests' commands (auto-pipelining)
 	prefix   string
 	inflight time.Duration
 	ttl      time.Duration
@@ -109,7 +110,7 @@ func (s *idemStore) key(orderID string) string { return s.prefix + "idem:" + ord
 // left: the outcome and, for a claim, the token that release needs.
 func (s *idemStore) begin(ctx context.Context, orderID string, rec record) (Outcome, record, error) {
 	rec.token = newToken()
-	old, err := s.rdb.SetArgs(ctx, s.key(orderID), rec.encode(), redis.SetArgs{Mode: "NX", Get: true, TTL: s.inflight}).Result()
+	old, err := s.fast.SetArgs(ctx, s.key(orderID), rec.encode(), redis.SetArgs{Mode: "NX", Get: true, TTL: s.inflight}).Result()
 	if errors.Is(err, redis.Nil) {
 		return OutcomeNew, rec, nil
 	}
@@ -132,7 +133,7 @@ func (s *idemStore) begin(ctx context.Context, orderID string, rec record) (Outc
 // accept marks the order accepted for the idempotency window.
 func (s *idemStore) accept(ctx context.Context, orderID string, rec record) error {
 	rec.accepted, rec.acceptedAt = true, time.Now()
-	if err := s.rdb.Set(ctx, s.key(orderID), rec.encode(), s.ttl).Err(); err != nil {
+	if err := s.fast.Set(ctx, s.key(orderID), rec.encode(), s.ttl).Err(); err != nil {
 		return fmt.Errorf("intake: idempotency accept: %w", err)
 	}
 	return nil

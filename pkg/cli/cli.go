@@ -23,6 +23,7 @@ func commands() map[string]command {
 		"dev":    {"run the whole pipeline locally on an embedded Kafka, with one base URL", runDev},
 		"topics": {"manage topics: `topics apply` creates/updates every topic from the spec", runTopics},
 		"stack":  {"start/stop real Apache Kafka, PostgreSQL and Redis for tests: `stack up|down`", runStack},
+		"load":   {"send bounded, realistic order load to an ingress on this machine and report throughput and latency", runLoad},
 	}
 }
 
