@@ -1,0 +1,309 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderpipe/orderpipe/pkg/app"
+	"github.com/orderpipe/orderpipe/pkg/config"
+	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
+	"github.com/orderpipe/orderpipe/schemas"
+)
+
+// harness is one catalog-api served by app.Run (the real router, middleware
+// and wiring) on a loopback port, with its projector running.
+type harness struct {
+	t       testing.TB
+	url     string
+	cfg     Config
+	svc     *Service
+	stopped chan error
+	stop    context.CancelFunc
+	once    sync.Once
+}
+
+// servers returns the test's Kafka (topics applied) and Redis settings.
+func servers(t testing.TB) (config.Kafka, config.Redis) {
+	t.Helper()
+	k := testenv.Kafka(t).Config
+	r := testenv.Redis(t)
+	applyTopics(t, k)
+	return k, config.Redis{URL: r.URL, KeyPrefix: r.Prefix}
+}
+
+func testConfig(k config.Kafka, r config.Redis) Config {
+	cfg := DefaultConfig(k, r)
+	cfg.Intake.ScopeRPS = 0
+	cfg.Intake.ProduceTimeout = 5 * time.Second
+	cfg.Intake.InFlightTTL = 30 * time.Second
+	return cfg
+}
+
+func applyTopics(t testing.TB, k config.Kafka) {
+	t.Helper()
+	cl, err := kafka.NewClient(k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := kafka.Apply(ctx, cl, kafka.Spec(k, kafka.SpecOptions{}), io.Discard); err != nil {
+		t.Fatalf("apply topics: %v", err)
+	}
+}
+
+func startCatalog(t testing.TB, cfg Config) *harness {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	common := app.Common{
+		HTTP: config.HTTP{Addr: "127.0.0.1:0", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, DrainTimeout: 5 * time.Second},
+		Log: config.Log{Level: "error", Format: "text"},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, cfg: cfg, stopped: make(chan error, 1), stop: cancel}
+	ready := make(chan string, 1)
+	go func() {
+		h.stopped <- app.Run(ctx, "catalog-api", common, func(ctx context.Context, env *app.Env) (app.Service, error) {
+			s, err := New(ctx, env, cfg)
+			h.svc = s
+			return s, err
+		}, app.Options{LogOutput: io.Discard, Ready: func(addr string) { ready <- addr }})
+	}()
+	select {
+	case addr := <-ready:
+		h.url = "http://" + addr
+	case err := <-h.stopped:
+		cancel()
+		t.Fatalf("catalog-api did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("catalog-api did not start in 60s")
+	}
+	t.Cleanup(h.close)
+	return h
+}
+
+func (h *harness) close() {
+	h.once.Do(func() {
+		h.stop()
+		select {
+		case err := <-h.stopped:
+			if err != nil {
+				h.t.Errorf("catalog-api stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			var b strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+			h.t.Errorf("catalog-api did not stop in 30s; goroutines:\n%s", b.String())
+		}
+	})
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    []byte
+}
+
+var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func (h *harness) do(method, path, body string, headers map[string]string) response {
+	h.t.Helper()
+	r, err := h.try(method, path, body, headers)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+func (h *harness) try(method, path, body string, headers map[string]string) (response, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, h.url+path, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(bytes.TrimSpace(raw)) > 0 && raw[0] == '{' {
+		_ = json.Unmarshal(raw, &r.Body)
+	}
+	return r, nil
+}
+
+func (h *harness) get(path string) response { return h.do("GET", path, "", nil) }
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// topicWriter produces records the way the real writers do.
+type topicWriter struct {
+	t     testing.TB
+	cl    *kgo.Client
+	names kafka.Names
+	rb    Records
+}
+
+func newWriter(t testing.TB, k config.Kafka) *topicWriter {
+	t.Helper()
+	cl, err := kafka.NewProducer(k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &topicWriter{t: t, cl: cl, names: kafka.TopicNames(k.TopicPrefix), rb: NewRecords(k.TopicPrefix)}
+}
+
+func (w *topicWriter) produce(recs ...*kgo.Record) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		w.t.Fatalf("produce: %v", err)
+	}
+}
+
+func (w *topicWriter) products(ps ...schemas.Product) {
+	w.t.Helper()
+	recs := make([]*kgo.Record, len(ps))
+	for i, p := range ps {
+		r, err := w.rb.Product(context.Background(), p)
+		if err != nil {
+			w.t.Fatalf("product %s: %v", p.ProductID, err)
+		}
+		recs[i] = r
+	}
+	w.produce(recs...)
+}
+
+func (w *topicWriter) stock(ss ...schemas.StockSnapshot) {
+	w.t.Helper()
+	recs := make([]*kgo.Record, len(ss))
+	for i, s := range ss {
+		v, _ := json.Marshal(s)
+		recs[i] = kafka.NewRecord(context.Background(), w.names.InventoryStock, []byte(s.ProductID), v,
+			kafka.Event{Type: schemas.TypeStockSnapshot, Source: "/test"})
+	}
+	w.produce(recs...)
+}
+
+func product(id, name, cat string, price int64, version int64) schemas.Product {
+	return schemas.Product{ProductID: id, SKU: "SKU-" + id, Name: name, CategoryID: cat,
+		Price: schemas.Money{Amount: price, Currency: "USD"}, Active: true, Version: version, UpdatedAt: time.Now().UTC()}
+}
+
+func stock(id string, available, version int64) schemas.StockSnapshot {
+	return schemas.StockSnapshot{ProductID: id, OnHand: available, Available: available, Version: version, UpdatedAt: time.Now().UTC()}
+}
+
+// readAll reads every record of topic now in Kafka (read_committed).
+func readAll(t testing.TB, k config.Kafka, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kafka.NewConsumer(k, nil, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	var out []*kgo.Record
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v", topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out
+}
+
+func num(v any) int64 {
+	f, _ := v.(float64)
+	return int64(f)
+}
+
+func field(m map[string]any, path ...string) any {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[p]
+	}
+	return cur
+}
+
+func fmtID(prefix string, i int) string { return fmt.Sprintf("%s-%05d", prefix, i) }
+
+func mustParse(t testing.TB, u string) *redis.Options {
+	t.Helper()
+	o, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
