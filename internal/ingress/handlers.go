@@ -242,11 +242,11 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(http.StatusForbidden, "urn:orderpipe:problem:forbidden", "you may list only your own orders"))
 		return
 	}
-	if s.Lister == nil {
+	if s.cfg.Lister == nil {
 		problem.Write(w, r, problem.New(http.StatusNotImplemented, "urn:orderpipe:problem:not-implemented", "listing orders arrives with the order-processor's PostgreSQL read model"))
 		return
 	}
-	page, err := s.Lister.ListOrders(r, lq)
+	page, err := s.cfg.Lister.ListOrders(r, lq)
 	if err != nil {
 		writeError(w, r, err)
 		return

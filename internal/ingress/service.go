@@ -36,6 +36,11 @@ type Config struct {
 	Auth         Auth
 	MaxBodyBytes int
 	MaxWait      time.Duration
+
+	// Lister answers GET /api/v1/orders?customerId=… (not a setting: the
+	// order-processor's PostgreSQL read model is wired here, or a test's).
+	// Nil answers 501.
+	Lister OrderLister
 }
 
 // Register binds the settings.
@@ -73,10 +78,6 @@ type Service struct {
 	intake   *intake.Intake
 	auth     *authenticator
 	waiter   Waiter
-
-	// Lister answers GET /api/v1/orders?customerId=…; nil answers 501 until
-	// the order-processor's PostgreSQL read model is wired here.
-	Lister OrderLister
 }
 
 // New builds the ingress.

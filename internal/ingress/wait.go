@@ -57,4 +57,3 @@ func preferWait(values []string, limit time.Duration) (time.Duration, bool) {
 	}
 	return 0, false
 }
-

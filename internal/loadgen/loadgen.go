@@ -304,7 +304,7 @@ type generator struct {
 }
 
 func newGenerator(cfg Config, seed, stream uint64) *generator {
-	rnd := rand.New(rand.NewPCG(seed, stream)) //nolint:gosec // load shapes, not secrets
+	rnd := rand.New(rand.NewPCG(seed, stream))                                                                      //nolint:gosec // load shapes, not secrets
 	return &generator{cfg: cfg, rnd: rnd, zipf: rand.NewZipf(rnd, cfg.Skew, 1, uint64(cfg.Products-1)), id: stream} //nolint:gosec // validated ≥ 1
 }
 
