@@ -1,0 +1,413 @@
+// Package sink writes orders into PostgreSQL exactly once: orders.state.v1
+// becomes the orders and order_lines rows (newest version wins),
+// orders.events.v1 becomes order_status_history (one row per status). It
+// reads both read_committed in its own consumer group and writes each poll
+// in ONE transaction that also moves the stored offsets (sink_offsets),
+// fenced so that two sink instances never both apply the same records; on
+// assignment it resumes from the stored offsets. Offsets are also committed
+// to Kafka after each transaction, for lag tools only.
+//
+// PostgreSQL down: the sink stops consuming and retries with backoff; the
+// rest of the pipeline keeps going in Kafka and the sink catches up later.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/orderpipe/orderpipe/pkg/config"
+	"github.com/orderpipe/orderpipe/pkg/kafka"
+)
+
+// Config configures a sink.
+type Config struct {
+	Kafka config.Kafka
+	// Group is the consumer group. Default: TopicPrefix + "order-sink".
+	Group string
+	// Name owns the sink's rows in sink_offsets. Default: Group. Two sinks
+	// with the same Name fence each other whatever their groups.
+	Name string
+	// MaxBatch is the most records one transaction takes. Default 8192.
+	MaxBatch int
+	// MinBackoff and MaxBackoff bound the retry delay while PostgreSQL
+	// fails. Defaults 100ms and 5s.
+	MinBackoff, MaxBackoff time.Duration
+	// InstanceID, when set, is the static group.instance.id (a restart of
+	// the same slot does not rebalance the group).
+	InstanceID string
+}
+
+func (c *Config) defaults() {
+	if c.Group == "" {
+		c.Group = c.Kafka.TopicPrefix + "order-sink"
+	}
+	if c.Name == "" {
+		c.Name = c.Group
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 8192
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
+	}
+}
+
+// Sink is a running PostgreSQL sink.
+type Sink struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *Store
+	builder Builder
+	client  *kgo.Client
+	dlq     *kgo.Client
+	m       *metrics
+
+	mu    sync.Mutex
+	pos   map[TP]position // assigned partitions and their stored next offset
+	epoch uint64
+}
+
+type position struct {
+	next  int64
+	epoch uint64 // changes with every assignment or revocation of the partition
+}
+
+// New builds a sink on pool (a read-write pool). It connects lazily.
+func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
+	cfg.defaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	names := kafka.TopicNames(cfg.Kafka.TopicPrefix)
+	s := &Sink{
+		cfg:     cfg,
+		log:     logger.With("component", "order-sink", "group", cfg.Group),
+		store:   NewStore(pool, cfg.Name),
+		builder: Builder{StateTopic: names.OrderState, EventsTopic: names.OrderEvents},
+		pos:     map[TP]position{},
+	}
+	var err error
+	if s.m, err = newMetrics(reg, cfg.Group); err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(names.OrderState, names.OrderEvents),
+		kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AdjustFetchOffsetsFn(s.assigned),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.revoked),
+		kgo.SessionTimeout(10 * time.Second),
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	if s.client, err = kafka.NewConsumer(cfg.Kafka, logger, opts...); err != nil {
+		return nil, err
+	}
+	if s.dlq, err = kafka.NewProducer(cfg.Kafka, logger); err != nil {
+		s.client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close leaves the group and closes the clients.
+func (s *Sink) Close() {
+	s.client.Close()
+	s.dlq.Close()
+}
+
+// assigned runs when partitions are assigned, before fetching starts: it
+// replaces the offsets Kafka has with those stored in PostgreSQL (the truth),
+// retrying while PostgreSQL is down — the partitions wait, nothing is lost.
+func (s *Sink) assigned(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	var tps []TP
+	for t, ps := range offsets {
+		for p := range ps {
+			tps = append(tps, TP{t, p})
+		}
+	}
+	stored, err := retry(ctx, s, "read stored offsets", func() (map[TP]int64, error) { return s.store.Positions(ctx, tps) })
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	for _, tp := range tps {
+		next := stored[tp]
+		s.pos[tp] = position{next: next, epoch: s.epoch}
+		if next >= 0 {
+			offsets[tp.Topic][tp.Partition] = kgo.NewOffset().At(next).WithEpoch(-1)
+		} else {
+			offsets[tp.Topic][tp.Partition] = kgo.NewOffset().AtStart()
+		}
+	}
+	s.log.Info("partitions assigned", "positions", fmtPositions(stored))
+	return offsets, nil
+}
+
+func (s *Sink) revoked(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	for t, ps := range lost {
+		for _, p := range ps {
+			delete(s.pos, TP{t, p})
+			s.m.forget(t, p)
+		}
+	}
+}
+
+// snapshot returns the positions to build a batch against, minus drop.
+func (s *Sink) snapshot(drop map[TP]bool) map[TP]position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[TP]position, len(s.pos))
+	for tp, p := range s.pos {
+		if !drop[tp] {
+			out[tp] = p
+		}
+	}
+	return out
+}
+
+// advance records committed positions, unless the partition changed hands
+// since the batch was built.
+func (s *Sink) advance(snap map[TP]position, next map[TP]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tp, n := range next {
+		if cur, ok := s.pos[tp]; ok && cur.epoch == snap[tp].epoch {
+			s.pos[tp] = position{next: n, epoch: cur.epoch}
+		}
+	}
+}
+
+// Run consumes until ctx is done. It returns nil on shutdown and an error
+// only when the sink cannot go on.
+func (s *Sink) Run(ctx context.Context) error {
+	for {
+		fetches := s.client.PollRecords(ctx, s.cfg.MaxBatch)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("fetch error", "topic", t, "partition", p, "error", err)
+			}
+		})
+		var records []Record
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			for _, r := range fp.Records {
+				records = append(records, toRecord(r))
+			}
+			s.m.observeLag(fp)
+		})
+		if len(records) == 0 {
+			continue
+		}
+		if err := s.process(ctx, records); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func toRecord(r *kgo.Record) Record {
+	return Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value,
+		CEID: kafka.Header(r, kafka.HeaderID), CEType: kafka.Header(r, kafka.HeaderType), Headers: r.Headers}
+}
+
+// process writes one poll's records, dropping partitions another instance
+// has written meanwhile (fenced) and isolating records PostgreSQL refuses.
+func (s *Sink) process(ctx context.Context, records []Record) error {
+	start := time.Now()
+	drop := map[TP]bool{}
+	dead := map[recordID]bool{} // dead-lettered already in this call
+	for {
+		snap := s.snapshot(drop)
+		batch := s.builder.Build(records, func(tp TP) (int64, bool) { p, ok := snap[tp]; return p.next, ok })
+		if batch.Empty() {
+			return nil
+		}
+		if err := s.deadLetter(ctx, batch.Poison, dead); err != nil {
+			return err
+		}
+		res, err := retry(ctx, s, "write batch", func() (Result, error) { return s.store.Write(ctx, batch) })
+		var fenced *FencedError
+		switch {
+		case errors.As(err, &fenced):
+			s.fence(fenced)
+			for tp := range fenced.Stored {
+				drop[tp] = true
+			}
+			continue
+		case IsDataError(err):
+			s.log.Warn("PostgreSQL refused a batch; writing it record by record to find the bad one", "error", err)
+			return s.isolate(ctx, records, drop, dead)
+		case err != nil:
+			return err
+		}
+		s.committed(batch, snap, res, time.Since(start))
+		return nil
+	}
+}
+
+// committed updates positions, metrics and the Kafka commit after a batch.
+func (s *Sink) committed(b Batch, snap map[TP]position, res Result, took time.Duration) {
+	next := make(map[TP]int64, len(b.Spans))
+	commit := map[string]map[int32]kgo.EpochOffset{}
+	for tp, span := range b.Spans {
+		next[tp] = span.Last + 1
+		if commit[tp.Topic] == nil {
+			commit[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		commit[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: span.Last + 1}
+		s.m.position(tp, span.Last+1)
+	}
+	s.advance(snap, next)
+	s.m.batch(b, res, took)
+	// For lag tools only: PostgreSQL holds the offsets the sink resumes from.
+	s.client.CommitOffsets(context.Background(), commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			s.log.Debug("kafka offset commit (lag tools only) failed", "error", err)
+		}
+	})
+}
+
+// fence seeks fenced partitions to what PostgreSQL holds.
+func (s *Sink) fence(f *FencedError) {
+	seek := map[string]map[int32]kgo.EpochOffset{}
+	s.mu.Lock()
+	for tp, stored := range f.Stored {
+		if cur, ok := s.pos[tp]; ok {
+			s.pos[tp] = position{next: stored, epoch: cur.epoch}
+		}
+		if stored >= 0 {
+			if seek[tp.Topic] == nil {
+				seek[tp.Topic] = map[int32]kgo.EpochOffset{}
+			}
+			seek[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: stored}
+		}
+	}
+	s.mu.Unlock()
+	s.m.fenced.Add(float64(len(f.Stored)))
+	s.log.Info("fenced: partitions were written by another sink (or by our own ambiguous commit); seeking", "positions", fmtPositions(f.Stored))
+	s.client.SetOffsets(seek)
+}
+
+type recordID struct {
+	tp     TP
+	offset int64
+}
+
+// isolate writes records one at a time; a record PostgreSQL refuses is
+// dead-lettered and the partition moves past it.
+func (s *Sink) isolate(ctx context.Context, records []Record, drop map[TP]bool, dead map[recordID]bool) error {
+	sorted := append([]Record(nil), records...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Offset < b.Offset
+	})
+	for _, r := range sorted {
+		tp := TP{r.Topic, r.Partition}
+		if drop[tp] {
+			continue
+		}
+		snap := s.snapshot(drop)
+		one := s.builder.Build([]Record{r}, func(tp TP) (int64, bool) { p, ok := snap[tp]; return p.next, ok })
+		if one.Empty() {
+			continue
+		}
+		if err := s.deadLetter(ctx, one.Poison, dead); err != nil {
+			return err
+		}
+		res, err := retry(ctx, s, "write record", func() (Result, error) { return s.store.Write(ctx, one) })
+		if IsDataError(err) {
+			if err := s.deadLetter(ctx, []Poison{{Record: r, Reason: "PostgreSQL refused it: " + err.Error()}}, dead); err != nil {
+				return err
+			}
+			one = Batch{Spans: one.Spans}
+			res, err = retry(ctx, s, "skip record", func() (Result, error) { return s.store.Write(ctx, one) })
+		}
+		var fenced *FencedError
+		switch {
+		case errors.As(err, &fenced):
+			s.fence(fenced)
+			drop[tp] = true
+			continue
+		case err != nil:
+			return err
+		}
+		s.committed(one, snap, res, 0)
+	}
+	return nil
+}
+
+// deadLetter produces poison records to their topic's DLQ (synchronously,
+// retrying while Kafka fails) so their partition can move on.
+func (s *Sink) deadLetter(ctx context.Context, poison []Poison, dead map[recordID]bool) error {
+	var recs []*kgo.Record
+	for _, p := range poison {
+		id := recordID{TP{p.Record.Topic, p.Record.Partition}, p.Record.Offset}
+		if dead[id] {
+			continue
+		}
+		dead[id] = true
+		s.log.Warn("dead-lettering a record", "topic", p.Record.Topic, "partition", p.Record.Partition, "offset", p.Record.Offset, "reason", p.Reason)
+		recs = append(recs, dlqRecord(p, "order-sink", time.Now()))
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	_, err := retry(ctx, s, "dead-letter", func() (struct{}, error) {
+		return struct{}{}, s.dlq.ProduceSync(ctx, recs...).FirstErr()
+	})
+	if err == nil {
+		s.m.deadLetters.Add(float64(len(recs)))
+	}
+	return err
+}
+
+func fmtPositions(m map[TP]int64) string {
+	keys := make([]TP, 0, len(m))
+	for tp := range m {
+		keys = append(keys, tp)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Topic != keys[j].Topic {
+			return keys[i].Topic < keys[j].Topic
+		}
+		return keys[i].Partition < keys[j].Partition
+	})
+	out := ""
+	for _, tp := range keys {
+		out += fmt.Sprintf("%s/%d@%s ", tp.Topic, tp.Partition, strconv.FormatInt(m[tp], 10))
+	}
+	return out
+}
