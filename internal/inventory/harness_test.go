@@ -1,0 +1,425 @@
+package inventory_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderpipe/orderpipe/internal/inventory/domain"
+	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
+	"github.com/orderpipe/orderpipe/schemas"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// processorBinary builds cmd/inventory-processor once per test process, so
+// the tests can run it as a real OS process and kill -9 it.
+func processorBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "inventory-processor-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "inventory-processor")
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		cmd := exec.Command(goBin, "build", "-o", binPath, "github.com/orderpipe/orderpipe/cmd/inventory-processor")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// fleet runs inventory-processor processes for one test.
+type fleet struct {
+	t    *testing.T
+	bin  string
+	env  *testenv.KafkaEnv
+	dir  string
+	mu   sync.Mutex
+	cmds map[string]*exec.Cmd
+	runs int
+}
+
+func newFleet(t *testing.T, env *testenv.KafkaEnv) *fleet {
+	f := &fleet{t: t, bin: processorBinary(t), env: env, dir: t.TempDir(), cmds: map[string]*exec.Cmd{}}
+	t.Cleanup(func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for slot, cmd := range f.cmds {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			delete(f.cmds, slot)
+		}
+		if t.Failed() || os.Getenv("INVENTORY_TEST_LOGS") != "" {
+			logs, _ := filepath.Glob(filepath.Join(f.dir, "*.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("--- %s (tail) ---\n%s", filepath.Base(l), b)
+			}
+		}
+	})
+	return f
+}
+
+// start runs slot as a new process.
+func (f *fleet) start(slot string) {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.cmds[slot]; ok {
+		f.t.Fatalf("slot %s already running", slot)
+	}
+	f.runs++
+	logf, err := os.Create(filepath.Join(f.dir, fmt.Sprintf("%02d-%s.log", f.runs, slot)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer logf.Close()
+	kc := f.env.Config
+	cmd := exec.Command(f.bin)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"KAFKA_BROKERS=" + joinComma(kc.Brokers),
+		"TOPIC_PREFIX=" + kc.TopicPrefix,
+		"PRODUCT_PARTITIONS=" + strconv.Itoa(kc.ProductPartitions),
+		"ORDER_PARTITIONS=" + strconv.Itoa(kc.OrderPartitions),
+		"KAFKA_REPLICATION_FACTOR=" + strconv.Itoa(kc.ReplicationFactor),
+		"KAFKA_MIN_INSYNC_REPLICAS=" + strconv.Itoa(kc.MinInsyncReplicas),
+		"INSTANCE_ID=" + slot,
+		"HTTP_ADDR=127.0.0.1:0",
+		"LOG_LEVEL=info",
+		"LOG_FORMAT=text",
+		"STREAMS_COMMIT_INTERVAL=100ms",
+		"KAFKA_SESSION_TIMEOUT=6s",
+		"KAFKA_TRANSACTION_TIMEOUT=10s",
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.cmds[slot] = cmd
+}
+
+// kill sends SIGKILL to slot's process: no shutdown code runs.
+func (f *fleet) kill(slot string) {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cmd, ok := f.cmds[slot]
+	if !ok {
+		f.t.Fatalf("slot %s not running", slot)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		f.t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	delete(f.cmds, slot)
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}
+
+// applyTopics creates every contract topic under the test's prefix.
+func applyTopics(t *testing.T, env *testenv.KafkaEnv) kafka.Names {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := kafka.Apply(ctx, env.Client(t), kafka.Spec(env.Config, kafka.SpecOptions{}), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	return kafka.TopicNames(env.Config.TopicPrefix)
+}
+
+func jsonRecord(t testing.TB, topic, key string, v any) *kgo.Record {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: b}
+}
+
+// producer is the test's command producer: idempotent, acks=all, murmur2.
+func producer(t *testing.T, env *testenv.KafkaEnv) *kgo.Client {
+	cl, err := kafka.NewProducer(env.Config, nil, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func produce(t *testing.T, cl *kgo.Client, rs ...*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Error(err)
+	}
+}
+
+// readTopic reads topic with read_committed from the start until stop says
+// it has enough (or timeout).
+func readTopic(t *testing.T, env *testenv.KafkaEnv, topic string, timeout time.Duration, stop func([]*kgo.Record) bool) []*kgo.Record {
+	t.Helper()
+	cl := env.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	var got []*kgo.Record
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r) })
+		if stop != nil && stop(got) {
+			break
+		}
+	}
+	return got
+}
+
+// readToEnd reads every committed record of topic (up to its end now).
+func readToEnd(t *testing.T, env *testenv.KafkaEnv, topic string) []*kgo.Record {
+	t.Helper()
+	var quiet time.Time
+	last := -1
+	return readTopic(t, env, topic, 60*time.Second, func(got []*kgo.Record) bool {
+		if len(got) != last {
+			last, quiet = len(got), time.Now()
+			return false
+		}
+		return time.Since(quiet) > 1500*time.Millisecond
+	})
+}
+
+// cmdOrder sorts records of one topic by partition, then offset.
+func cmdOrder(rs []*kgo.Record) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Partition != rs[j].Partition {
+			return rs[i].Partition < rs[j].Partition
+		}
+		return rs[i].Offset < rs[j].Offset
+	})
+}
+
+type lineID struct {
+	order string
+	line  int
+}
+
+// verify checks the processor's committed outputs against its input:
+//   - exactly one result per (orderId, lineNo) Reserve command;
+//   - replaying the commands of each product in partition order, applying
+//     the processor's own decisions, stock never goes negative
+//     (reserved + sold ≤ adjusted at every step);
+//   - the processor's decisions are the ones a single sequential pass of
+//     the domain rules makes (a command applied twice, or lost, would
+//     change later decisions);
+//   - each product's last snapshot equals the replayed stock.
+//
+// It returns the number of reserve results.
+func verify(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, catalog map[string]domain.Product, wantResults int, timeout time.Duration) int {
+	t.Helper()
+	var enough time.Time
+	results := readTopic(t, env, names.InventoryResults, timeout, func(got []*kgo.Record) bool {
+		if len(got) < wantResults {
+			return false
+		}
+		if enough.IsZero() {
+			enough = time.Now() // keep reading a little, to see any extra result
+		}
+		return time.Since(enough) > 2*time.Second
+	})
+	byLine := map[lineID]schemas.InventoryResult{}
+	dups := 0
+	for _, r := range results {
+		var v schemas.InventoryResult
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("result %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		}
+		if string(r.Key) != v.OrderID {
+			t.Errorf("result keyed %q for order %q", r.Key, v.OrderID)
+		}
+		id := lineID{v.OrderID, v.LineNo}
+		if _, seen := byLine[id]; seen {
+			dups++
+		}
+		byLine[id] = v
+	}
+	if dups > 0 {
+		t.Errorf("%d duplicate results", dups)
+	}
+
+	cmds := readToEnd(t, env, names.InventoryCommands)
+	cmdOrder(cmds)
+	reserves := 0
+	type ledger struct {
+		st    domain.Stock // replay of the processor's decisions
+		model domain.Stock // the domain rules' own decisions
+		lines map[lineID]domain.Line
+		mod   map[lineID]domain.Line
+		adjs  map[string]domain.Adjustment
+	}
+	products := map[string]*ledger{}
+	get := func(p string) *ledger {
+		l := products[p]
+		if l == nil {
+			l = &ledger{lines: map[lineID]domain.Line{}, mod: map[lineID]domain.Line{}, adjs: map[string]domain.Adjustment{}}
+			products[p] = l
+		}
+		return l
+	}
+	mismatches, missing := 0, 0
+	at := time.Unix(0, 0)
+	for _, r := range cmds {
+		var c schemas.InventoryCommand
+		if json.Unmarshal(r.Value, &c) != nil {
+			continue // poison, checked separately
+		}
+		l := get(c.ProductID)
+		id := lineID{c.OrderID, c.LineNo}
+		switch c.Type {
+		case schemas.CmdReserve:
+			reserves++
+			prod, known := catalog[c.ProductID]
+			cmd := domain.Reserve{OrderID: c.OrderID, LineNo: c.LineNo, Quantity: int64(c.Quantity), Currency: c.Currency}
+			mline, mfound := l.mod[id]
+			m, err := domain.ReserveLine(l.model, mline, mfound, prod, known, cmd, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.model, l.mod[id] = m.Stock, m.Line
+			res, ok := byLine[id]
+			if !ok {
+				missing++
+				continue
+			}
+			if (res.Type == schemas.ResultReserved) != m.Result.Reserved || res.Reason != m.Result.Reason {
+				mismatches++
+				if mismatches <= 5 {
+					t.Errorf("%s line %d on %s: processor said %s %s, sequential rules say reserved=%v %s",
+						c.OrderID, c.LineNo, c.ProductID, res.Type, res.Reason, m.Result.Reserved, m.Result.Reason)
+				}
+			}
+			if res.Type == schemas.ResultReserved {
+				if res.UnitPrice == nil || *res.UnitPrice != prod.Price {
+					t.Errorf("%s line %d: unit price %v, catalog says %v", c.OrderID, c.LineNo, res.UnitPrice, prod.Price)
+				}
+				l.st.Reserved += int64(res.Quantity)
+				l.lines[id] = domain.Line{Status: domain.LineReserved, Quantity: int64(res.Quantity)}
+			} else {
+				l.lines[id] = domain.Line{Status: domain.LineRejected}
+			}
+		case schemas.CmdRelease, schemas.CmdCommit:
+			op := domain.ReleaseLine
+			if c.Type == schemas.CmdCommit {
+				op = domain.CommitLine
+			}
+			line, found := l.lines[id]
+			st, line, _, err := op(l.st, line, found, at)
+			if err != nil {
+				t.Errorf("replaying the processor's decisions: %v", err)
+			}
+			l.st = st
+			if found {
+				l.lines[id] = line
+			}
+			ml, mf := l.mod[id]
+			mst, ml, _, _ := op(l.model, ml, mf, at)
+			l.model = mst
+			if mf {
+				l.mod[id] = ml
+			}
+		case schemas.CmdAdjust:
+			a := domain.Adjust{ID: c.AdjustmentID, Delta: c.Delta, Absolute: c.Absolute}
+			prev, seen := l.adjs[c.AdjustmentID]
+			st, out, _, err := domain.AdjustStock(l.st, prev, seen, a, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.st, l.adjs[c.AdjustmentID] = st, out
+			l.model, _, _, _ = domain.AdjustStock(l.model, prev, seen, a, at)
+		}
+		if l.st.Reserved+l.st.Sold > l.st.Adjusted {
+			t.Fatalf("oversold %s at offset %d: reserved %d + sold %d > stock %d", c.ProductID, r.Offset, l.st.Reserved, l.st.Sold, l.st.Adjusted)
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d reserves have no result", missing, reserves)
+	}
+	if mismatches > 0 {
+		t.Errorf("%d decisions differ from a sequential run of the rules", mismatches)
+	}
+	if len(byLine) != reserves {
+		t.Errorf("%d results for %d reserve commands", len(byLine), reserves)
+	}
+
+	snaps := readToEnd(t, env, names.InventoryStock)
+	last := map[string]schemas.StockSnapshot{}
+	for _, r := range snaps {
+		var s schemas.StockSnapshot
+		if err := json.Unmarshal(r.Value, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Available != s.OnHand-s.Reserved || s.Available < 0 {
+			t.Errorf("snapshot %+v breaks available = onHand − reserved ≥ 0", s)
+		}
+		if s.Version >= last[s.ProductID].Version {
+			last[s.ProductID] = s
+		}
+	}
+	for p, l := range products {
+		if l.st.Version == 0 && l.st.Adjusted == 0 {
+			continue // never had stock: no snapshot
+		}
+		s, ok := last[p]
+		if !ok {
+			t.Errorf("%s: no stock snapshot", p)
+			continue
+		}
+		if s.OnHand != l.st.OnHand || s.Reserved != l.st.Reserved {
+			t.Errorf("%s: final snapshot onHand %d reserved %d; accepted effects give onHand %d reserved %d (adjusted %d, sold %d)",
+				p, s.OnHand, s.Reserved, l.st.OnHand, l.st.Reserved, l.st.Adjusted, l.st.Sold)
+		}
+		if s.Version != l.model.Version {
+			t.Errorf("%s: snapshot version %d, the rules applied %d changes", p, s.Version, l.model.Version)
+		}
+	}
+	return len(byLine)
+}
+
