@@ -13,8 +13,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/orderpipe/orderpipe/internal/catalog/domain"
-	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/ingress"
+	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/pkg/problem"
 	"github.com/orderpipe/orderpipe/schemas"
 )

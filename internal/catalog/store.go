@@ -127,18 +127,28 @@ type Change struct {
 // was newer than what Redis held. Scripts missing from a restarted Redis
 // are loaded and the batch retried (it is idempotent).
 func (s *Store) Apply(ctx context.Context, changes []Change) ([]bool, error) {
-	if len(changes) == 0 {
-		return nil, nil
-	}
-	applied, err := s.apply(ctx, changes)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := s.LoadScripts(ctx); err != nil {
+	applied := make([]bool, 0, len(changes))
+	for len(changes) > 0 {
+		// Pipelines of a bounded size keep each round trip well inside the
+		// client's read timeout.
+		n := min(len(changes), applyChunk)
+		done, err := s.apply(ctx, changes[:n])
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if err := s.LoadScripts(ctx); err != nil {
+				return nil, err
+			}
+			done, err = s.apply(ctx, changes[:n])
+		}
+		if err != nil {
 			return nil, err
 		}
-		applied, err = s.apply(ctx, changes)
+		applied = append(applied, done...)
+		changes = changes[n:]
 	}
-	return applied, err
+	return applied, nil
 }
+
+const applyChunk = 200
 
 // LoadScripts loads the Lua scripts into Redis's script cache.
 func (s *Store) LoadScripts(ctx context.Context) error {

@@ -24,6 +24,8 @@ func commands() map[string]command {
 		"topics": {"manage topics: `topics apply` creates/updates every topic from the spec", runTopics},
 		"stack":  {"start/stop real Apache Kafka, PostgreSQL and Redis for tests: `stack up|down`", runStack},
 		"load":   {"send bounded, realistic order load to an ingress on this machine and report throughput and latency", runLoad},
+
+		"catalog": {"load products: `catalog import FILE` (JSON Lines or CSV); `catalog rebuild` recreates the Redis projection from the topics", runCatalog},
 	}
 }
 
