@@ -38,11 +38,11 @@ func BenchmarkIngressVsBare(b *testing.B) {
 	}
 	bare := &http.Server{Handler: loadgen.BareHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = bare.Serve(ln) }()
-	defer bare.Close()
+	defer func() { _ = bare.Close() }()
 
 	run := func(url string) loadgen.Result {
 		res, err := loadgen.Run(context.Background(), loadgen.Config{URL: url, Mode: loadgen.ModeConcurrency, Concurrency: conc,
-			Requests: requests, Duration: 2 * time.Minute, Products: 10000, Skew: 1.1, Customers: 100000, Seed: uint64(time.Now().UnixNano())}) //nolint:gosec // seed
+			Requests: requests, Duration: 2 * time.Minute, Products: 10000, Skew: 1.1, Customers: 100000, Seed: uint64(time.Now().UnixNano())})
 		if err != nil {
 			b.Fatal(err)
 		}

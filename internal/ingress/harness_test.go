@@ -137,7 +137,7 @@ func (h *harness) do(method, path string, body string, headers map[string]string
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw, Elapsed: time.Since(start)}
 	if len(bytes.TrimSpace(raw)) > 0 && raw[0] == '{' {

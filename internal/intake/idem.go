@@ -150,22 +150,6 @@ func (s *idemStore) release(ctx context.Context, orderID string, rec record) err
 	return nil
 }
 
-// lookup returns the record of an order, if Redis has one.
-func (s *idemStore) lookup(ctx context.Context, orderID string) (record, bool, error) {
-	v, err := s.rdb.Get(ctx, s.key(orderID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return record{}, false, nil
-	}
-	if err != nil {
-		return record{}, false, fmt.Errorf("intake: idempotency lookup: %w", err)
-	}
-	rec, err := decodeRecord(v)
-	if err != nil {
-		return record{}, false, err
-	}
-	return rec, true, nil
-}
-
 func newToken() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

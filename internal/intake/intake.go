@@ -114,7 +114,7 @@ func New(cfg Config, d Deps) (*Intake, error) {
 	in := &Intake{
 		cfg: cfg, topics: kafka.TopicNames(d.Kafka.TopicPrefix), partitions: d.Kafka.OrderPartitions,
 		producer: d.Producer, log: d.Logger, m: newMetrics(d.Metrics), tracer: d.Tracer.Tracer("orderpipe/intake"),
-		bulk:    bulkhead.New[any](uint(cfg.MaxInFlight)), //nolint:gosec // validated ≥ 1
+		bulk:    bulkhead.New[any](uint(cfg.MaxInFlight)),
 		kafkaCB: circuitbreaker.NewBuilder[any]().WithFailureThresholdRatio(5, 10).WithDelay(cfg.BreakerDelay).WithSuccessThreshold(3).Build(),
 		redisCB: circuitbreaker.NewBuilder[any]().WithFailureThreshold(5).WithDelay(time.Second).Build(),
 		prefix:  d.Redis.KeyPrefix,

@@ -26,7 +26,7 @@ type limiterShard struct {
 const scopesPerShard = 8192
 
 func newScopeLimiters(rps int) *scopeLimiters {
-	s := &scopeLimiters{rps: uint(rps), seed: maphash.MakeSeed()} //nolint:gosec // rps validated ≥ 0
+	s := &scopeLimiters{rps: uint(rps), seed: maphash.MakeSeed()}
 	for i := range s.shards {
 		s.shards[i].lru = expirable.NewLRU[string, ratelimiter.RateLimiter[any]](scopesPerShard, nil, time.Minute)
 	}

@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	seed := cfg.Seed
 	if seed == 0 {
-		seed = uint64(time.Now().UnixNano()) //nolint:gosec // a seed, sign irrelevant
+		seed = uint64(time.Now().UnixNano())
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -212,7 +212,7 @@ func (s *sender) closedModel(ctx context.Context, seed uint64) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range s.cfg.Concurrency {
-		gen := newGenerator(s.cfg, seed, uint64(w)+1) //nolint:gosec // small worker index
+		gen := newGenerator(s.cfg, seed, uint64(w)+1)
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				if n := next.Add(1); s.cfg.Requests > 0 && n > int64(s.cfg.Requests) {
@@ -304,8 +304,8 @@ type generator struct {
 }
 
 func newGenerator(cfg Config, seed, stream uint64) *generator {
-	rnd := rand.New(rand.NewPCG(seed, stream))                                                                      //nolint:gosec // load shapes, not secrets
-	return &generator{cfg: cfg, rnd: rnd, zipf: rand.NewZipf(rnd, cfg.Skew, 1, uint64(cfg.Products-1)), id: stream} //nolint:gosec // validated ≥ 1
+	rnd := rand.New(rand.NewPCG(seed, stream)) //nolint:gosec // load shapes, not secrets
+	return &generator{cfg: cfg, rnd: rnd, zipf: rand.NewZipf(rnd, cfg.Skew, 1, uint64(cfg.Products-1)), id: stream}
 }
 
 // lineWeights: 1 line 40 %, 2 25 %, 3 17 %, 4 11 %, 5 7 %.

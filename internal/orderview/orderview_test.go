@@ -20,7 +20,7 @@ func TestWriteKeepsTheHighestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	ctx := context.Background()
 
 	if _, err := orderview.Read(ctx, rdb, env.Prefix, "o-1"); !errors.Is(err, orderview.ErrNotFound) {
