@@ -1,19 +1,41 @@
 // Package orders is the order-processor: the order saga with exactly-once
-// Kafka transactions, and the exactly-once PostgreSQL sink.
+// Kafka transactions (to come, on the streams runtime), the exactly-once
+// PostgreSQL sink (orders/sink) and the Redis order status projection
+// (orders/projector). Each runs as a component of one errgroup: Run starts
+// them all, the first that fails stops the others, Close releases the
+// shared clients.
+//
+// PostgreSQL and Redis are projections: when one is down its component
+// pauses and retries (orderpipe_order_sink_paused,
+// orderpipe_order_projector_paused) while everything else keeps going, so
+// neither is a readiness check; Kafka is, and so is every component still
+// running.
 package orders
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
 
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/orderpipe/orderpipe/internal/orders/projector"
+	"github.com/orderpipe/orderpipe/internal/orders/sink"
+	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/pg"
+	"github.com/orderpipe/orderpipe/pkg/redisx"
 )
 
 // DefaultAddr is order-processor's default listen address (probes, metrics).
@@ -24,6 +46,8 @@ type Config struct {
 	Kafka    config.Kafka
 	Postgres config.Postgres
 	Redis    config.Redis
+	// SinkBatch is the most records one PostgreSQL transaction of the sink takes.
+	SinkBatch int
 }
 
 // Register binds the settings.
@@ -31,20 +55,40 @@ func (c *Config) Register(s *config.Set) {
 	c.Kafka.Register(s)
 	c.Postgres.Register(s)
 	c.Redis.Register(s)
+	s.Int(&c.SinkBatch, "ORDER_SINK_BATCH_RECORDS", "order-sink-batch-records", 8192, "most Kafka records the PostgreSQL sink writes in one transaction")
 }
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
-	return errors.Join(c.Kafka.Validate(), c.Postgres.Validate(), c.Redis.Validate())
+	var errs []error
+	if c.SinkBatch < 1 || c.SinkBatch > 100_000 {
+		errs = append(errs, fmt.Errorf("ORDER_SINK_BATCH_RECORDS %d: want 1..100000", c.SinkBatch))
+	}
+	return errors.Join(c.Kafka.Validate(), c.Postgres.Validate(), c.Redis.Validate(), errors.Join(errs...))
+}
+
+// component is one long-running part of the processor.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
 }
 
 // Service is the running processor.
 type Service struct {
-	client *kgo.Client
+	cfg    Config
+	env    *app.Env
+	log    *slog.Logger
+	client *kgo.Client // readiness: Kafka answers
 	pool   *pgxpool.Pool
+	rdb    *redis.Client
+
+	components []component
+	mu         sync.Mutex
+	stopped    map[string]error // components that returned
 }
 
-// New builds the processor.
+// New builds the processor. Nothing connects yet: PostgreSQL and Redis may
+// be down at start.
 func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 	cl, err := kafka.NewClient(cfg.Kafka, env.Logger)
 	if err != nil {
@@ -55,22 +99,101 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 		cl.Close()
 		return nil, err
 	}
+	rdb, err := redisx.NewClient(cfg.Redis)
+	if err != nil {
+		cl.Close()
+		pool.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, env: env, log: env.Logger, client: cl, pool: pool, rdb: rdb, stopped: map[string]error{}}
+	proj, err := projector.New(projector.Config{Kafka: cfg.Kafka, KeyPrefix: cfg.Redis.KeyPrefix}, rdb, env.Logger, env.Metrics)
+	if err != nil {
+		s.closeClients()
+		return nil, err
+	}
+	s.add("order-sink", s.runSink)
+	s.add("order-projector", func(ctx context.Context) error { defer proj.Close(); return proj.Run(ctx) })
 	env.Health.Add("kafka", kafka.Check(cl))
-	return &Service{client: cl, pool: pool}, nil
+	env.Health.Add("components", s.componentsRunning)
+	return s, nil
+}
+
+// add registers a component; Run starts it. (The saga joins here.)
+func (s *Service) add(name string, run func(ctx context.Context) error) {
+	s.components = append(s.components, component{name, run})
 }
 
 // Routes has no public routes.
 func (s *Service) Routes(_ *mux.Router) {}
 
-// Run processes until ctx is done.
+// Run runs every component until ctx is done or one of them fails.
 func (s *Service) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range s.components {
+		g.Go(func() error {
+			err := c.run(gctx)
+			if err != nil && gctx.Err() == nil {
+				err = fmt.Errorf("%s: %w", c.name, err)
+			} else if gctx.Err() != nil {
+				err = nil
+			}
+			s.mu.Lock()
+			s.stopped[c.name] = err
+			s.mu.Unlock()
+			if err == nil && gctx.Err() == nil {
+				err = fmt.Errorf("%s stopped", c.name)
+			}
+			return err
+		})
+	}
+	return g.Wait()
 }
 
-// Close releases the clients.
-func (s *Service) Close(context.Context) error {
+func (s *Service) componentsRunning(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for name, err := range s.stopped {
+		errs = append(errs, fmt.Errorf("%s stopped: %v", name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// runSink migrates the database (retrying while PostgreSQL is down; the
+// other components run meanwhile), then runs the sink.
+func (s *Service) runSink(ctx context.Context) error {
+	policy := retrypolicy.NewBuilder[any]().
+		HandleIf(func(_ any, err error) bool { return err != nil && ctx.Err() == nil }).
+		WithMaxRetries(-1).WithBackoff(200*time.Millisecond, 10*time.Second).
+		OnRetryScheduled(func(e failsafe.ExecutionScheduledEvent[any]) {
+			s.log.Warn("database migration failed; retrying", "attempt", e.Attempts(), "in", e.Delay, "error", e.LastError())
+		}).Build()
+	err := failsafe.With(policy).WithContext(ctx).Run(func() error {
+		applied, err := orderstore.Migrate(ctx, s.cfg.Postgres.URL, s.log)
+		if err == nil && len(applied) > 0 {
+			s.log.Info("database migrated", "versions", applied)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	sk, err := sink.New(sink.Config{Kafka: s.cfg.Kafka, MaxBatch: s.cfg.SinkBatch}, s.pool, s.log, s.env.Metrics)
+	if err != nil {
+		return err
+	}
+	defer sk.Close()
+	return sk.Run(ctx)
+}
+
+func (s *Service) closeClients() {
 	s.client.Close()
 	s.pool.Close()
+	_ = s.rdb.Close()
+}
+
+// Close releases the clients once Run has returned.
+func (s *Service) Close(context.Context) error {
+	s.closeClients()
 	return nil
 }

@@ -19,11 +19,12 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"config": {"print every setting the services read (environment variable, flag, default) as a table", runConfig},
-		"dev":    {"run the whole pipeline locally on an embedded Kafka, with one base URL", runDev},
-		"topics": {"manage topics: `topics apply` creates/updates every topic from the spec", runTopics},
-		"stack":  {"start/stop real Apache Kafka, PostgreSQL and Redis for tests: `stack up|down`", runStack},
-		"load":   {"send bounded, realistic order load to an ingress on this machine and report throughput and latency", runLoad},
+		"config":  {"print every setting the services read (environment variable, flag, default) as a table", runConfig},
+		"dev":     {"run the whole pipeline locally on an embedded Kafka, with one base URL", runDev},
+		"migrate": {"apply the PostgreSQL migrations (`migrate status` lists them); the order-processor also runs them on start", runMigrate},
+		"topics":  {"manage topics: `topics apply` creates/updates every topic from the spec", runTopics},
+		"stack":   {"start/stop real Apache Kafka, PostgreSQL and Redis for tests: `stack up|down`", runStack},
+		"load":    {"send bounded, realistic order load to an ingress on this machine and report throughput and latency", runLoad},
 
 		"catalog": {"load products: `catalog import FILE` (JSON Lines or CSV); `catalog rebuild` recreates the Redis projection from the topics", runCatalog},
 	}
