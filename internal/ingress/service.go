@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -118,14 +119,16 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 // Routes mounts the order routes and the OpenAPI document.
 func (s *Service) Routes(r *mux.Router) {
 	r.HandleFunc("/openapi.json", serveOpenAPI).Methods("GET")
-	api := r.PathPrefix("/api/v1/orders").Subrouter()
-	if s.auth != nil {
-		api.Use(s.auth.middleware)
+	guard := func(h http.HandlerFunc) http.Handler {
+		if s.auth != nil {
+			return s.auth.middleware(h)
+		}
+		return h
 	}
-	api.HandleFunc("", s.postOrder).Methods("POST")
-	api.HandleFunc("", s.listOrders).Methods("GET")
-	api.HandleFunc("/{id}", s.getOrder).Methods("GET")
-	api.HandleFunc("/{id}/cancel", s.cancelOrder).Methods("POST")
+	r.Handle("/api/v1/orders", guard(s.postOrder)).Methods("POST")
+	r.Handle("/api/v1/orders", guard(s.listOrders)).Methods("GET")
+	r.Handle("/api/v1/orders/{id}", guard(s.getOrder)).Methods("GET")
+	r.Handle("/api/v1/orders/{id}/cancel", guard(s.cancelOrder)).Methods("POST")
 }
 
 // Run refreshes the JWKS (when auth is on) until ctx is done.

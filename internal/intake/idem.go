@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -150,8 +151,17 @@ func (s *idemStore) release(ctx context.Context, orderID string, rec record) err
 	return nil
 }
 
+// newToken names one claim: a random per-process prefix and a counter, so a
+// release never deletes another attempt's claim.
 func newToken() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return tokenPrefix + strconv.FormatUint(tokenSeq.Add(1), 36)
 }
+
+var (
+	tokenPrefix = func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:]) + "."
+	}()
+	tokenSeq atomic.Uint64
+)
