@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -178,3 +179,5 @@ func keyed(topic string, n, keys int) []*kgo.Record {
 	}
 	return rs
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -262,6 +262,8 @@ func (s *StoreView[V]) commit() error {
 		}
 	}
 	clear(s.pending)
+	clear(s.undo)
+	s.undo = s.undo[:0]
 	if o := s.produced.Load(); o >= 0 {
 		s.next = o + 1
 	}
