@@ -123,6 +123,10 @@ func (h warnHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
 
-func (h warnHandler) WithAttrs(as []slog.Attr) slog.Handler { return warnHandler{h.Handler.WithAttrs(as)} }
+func (h warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return warnHandler{h.Handler.WithAttrs(as)}
+}
 
-func (h warnHandler) WithGroup(name string) slog.Handler { return warnHandler{h.Handler.WithGroup(name)} }
+func (h warnHandler) WithGroup(name string) slog.Handler {
+	return warnHandler{h.Handler.WithGroup(name)}
+}

@@ -275,7 +275,9 @@ func (p *Processor) refreshLag(ctx context.Context) {
 }
 
 // Lag returns the records lag of one input partition as exported (tests).
-func (p *Processor) Lag(topic string, partition int32) (int64, bool) { return p.lag.lag(topic, partition) }
+func (p *Processor) Lag(topic string, partition int32) (int64, bool) {
+	return p.lag.lag(topic, partition)
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -72,8 +72,8 @@ type taskStats struct {
 type taskEnv struct {
 	group   string
 	logger  *slog.Logger
-	produce func(r *kgo.Record)                     // an output of the open transaction
-	promise func(r *kgo.Record, err error)          // shared promise for outputs
+	produce func(r *kgo.Record)            // an output of the open transaction
+	promise func(r *kgo.Record, err error) // shared promise for outputs
 	clock   func() time.Time
 	onDLQ   func(t *Task, r *kgo.Record, reason string) // metrics
 }

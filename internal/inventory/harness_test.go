@@ -422,4 +422,3 @@ func verify(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, catalog map[
 	}
 	return len(byLine)
 }
-
