@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"os"
 	"path/filepath"
 	"sync"
@@ -290,4 +292,74 @@ type testLog struct{ t testing.TB }
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Logf("%s", p)
 	return len(p), nil
+}
+
+// TestShutdownDrainsInFlightOrders: stopping the ingress while orders are
+// being produced answers every request already being served (the HTTP
+// drain waits for their acknowledgements) and every 202 has its record.
+func TestShutdownDrainsInFlightOrders(t *testing.T) {
+	t.Parallel()
+	k := testenv.Kafka(t).Config
+	applyTopics(t, k)
+	h := startIngress(t, testConfig(k, redisConfig(testenv.Redis(t))))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	stop := make(chan struct{})
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := fmt.Sprintf("drain-%d-%d", w, i)
+				r, err := tryPost(h.url, key, orderBody("c-drain", 1))
+				if err != nil {
+					return // the listener is closed: nothing was promised
+				}
+				if r == 202 {
+					mu.Lock()
+					accepted[string(schemas.RequestKey("c-drain", key))] = true
+					mu.Unlock()
+				} else if r != 503 {
+					t.Errorf("during shutdown: %d", r)
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	h.close() // SIGTERM: drain HTTP, settle, flush, close
+	close(stop)
+	wg.Wait()
+
+	got := map[string]bool{}
+	for _, r := range readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests) {
+		got[string(r.Key)] = true
+	}
+	for key := range accepted {
+		if !got[key] {
+			t.Errorf("202 for %q but no record", key)
+		}
+	}
+	t.Logf("%d orders accepted before and during shutdown", len(accepted))
+	if len(accepted) == 0 {
+		t.Fatal("nothing was accepted")
+	}
+}
+
+func tryPost(base, key, body string) (int, error) {
+	req, err := http.NewRequestWithContext(context.Background(), "POST", base+"/api/v1/orders", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
 }

@@ -31,6 +31,7 @@ type harness struct {
 	svc     *Service
 	stopped chan error
 	stop    context.CancelFunc
+	closed  bool
 }
 
 func testConfig(k config.Kafka, r config.Redis) Config {
@@ -94,6 +95,10 @@ func startIngress(t testing.TB, cfg Config) *harness {
 }
 
 func (h *harness) close() {
+	if h.closed {
+		return
+	}
+	h.closed = true
 	h.stop()
 	select {
 	case err := <-h.stopped:
