@@ -1,5 +1,6 @@
 // Package orders is the order-processor: the order saga with exactly-once
-// Kafka transactions (to come, on the streams runtime), the exactly-once
+// Kafka transactions (orders/saga, run by orders/processor on the streams
+// runtime), the exactly-once
 // PostgreSQL sink (orders/sink) and the Redis order status projection
 // (orders/projector). Each runs as a component of one errgroup: Run starts
 // them all, the first that fails stops the others, Close releases the
@@ -48,6 +49,8 @@ type Config struct {
 	Redis    config.Redis
 	// SinkBatch is the most records one PostgreSQL transaction of the sink takes.
 	SinkBatch int
+	// Saga is the order saga's settings (saga.go).
+	Saga SagaConfig
 }
 
 // Register binds the settings.
@@ -56,6 +59,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Postgres.Register(s)
 	c.Redis.Register(s)
 	s.Int(&c.SinkBatch, "ORDER_SINK_BATCH_RECORDS", "order-sink-batch-records", 8192, "most Kafka records the PostgreSQL sink writes in one transaction")
+	c.Saga.register(s)
 }
 
 // Validate reports every problem at once.
@@ -64,7 +68,7 @@ func (c *Config) Validate() error {
 	if c.SinkBatch < 1 || c.SinkBatch > 100_000 {
 		errs = append(errs, fmt.Errorf("ORDER_SINK_BATCH_RECORDS %d: want 1..100000", c.SinkBatch))
 	}
-	return errors.Join(c.Kafka.Validate(), c.Postgres.Validate(), c.Redis.Validate(), errors.Join(errs...))
+	return errors.Join(c.Kafka.Validate(), c.Postgres.Validate(), c.Redis.Validate(), c.Saga.validate(), errors.Join(errs...))
 }
 
 // component is one long-running part of the processor.
@@ -111,6 +115,10 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 		s.closeClients()
 		return nil, err
 	}
+	if err := s.addSaga(); err != nil {
+		s.closeClients()
+		return nil, err
+	}
 	s.add("order-sink", s.runSink)
 	s.add("order-projector", func(ctx context.Context) error { defer proj.Close(); return proj.Run(ctx) })
 	env.Health.Add("kafka", kafka.Check(cl))
@@ -118,7 +126,7 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// add registers a component; Run starts it. (The saga joins here.)
+// add registers a component; Run starts it.
 func (s *Service) add(name string, run func(ctx context.Context) error) {
 	s.components = append(s.components, component{name, run})
 }
