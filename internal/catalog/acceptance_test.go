@@ -241,8 +241,8 @@ func TestL1NeverServesOlderThanTTLAfterInvalidation(t *testing.T) {
 
 	// Phase 2: a change Redis holds but nobody announced. L1 must stop
 	// serving the old body once its TTL has passed.
+	h.get("/api/v1/products/p-1")
 	before := h.get("/api/v1/products/p-1")
-	before = h.get("/api/v1/products/p-1")
 	if before.Header.Get("X-Cache-Status") != "HIT" {
 		t.Fatalf("want an L1 hit before the silent change, got %s", before.Header.Get("X-Cache-Status"))
 	}

@@ -46,7 +46,7 @@ var (
 // fifty is sold out. It is deterministic: the same ids, names and prices on
 // every run.
 func DemoCatalog(n int) []ImportItem {
-	rng := rand.New(rand.NewPCG(2026, 11))
+	rng := rand.New(rand.NewPCG(2026, 11)) //nolint:gosec // G404: demo data, deterministic on purpose
 	items := make([]ImportItem, 0, n)
 	for i := range n {
 		cat := demoCategories[i%len(demoCategories)]

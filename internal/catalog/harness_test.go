@@ -154,7 +154,7 @@ func (h *harness) try(method, path, body string, headers map[string]string) (res
 	if err != nil {
 		return response{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return response{}, err
@@ -307,3 +307,10 @@ func mustParse(t testing.TB, u string) *redis.Options {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func redisClientFor(t testing.TB, rc config.Redis) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(mustParse(t, rc.URL))
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}

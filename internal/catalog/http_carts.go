@@ -53,10 +53,10 @@ func (s *Service) cartView(c domain.Cart) cartView {
 			item.UnitPrice = &p.Price
 			item.LineTotal = &schemas.Money{Amount: p.Price.Amount * int64(l.Quantity), Currency: p.Price.Currency}
 			item.Availability = &p.Availability
-			switch {
-			case total.Currency == "":
+			switch total.Currency {
+			case "":
 				total = *item.LineTotal
-			case total.Currency == p.Price.Currency:
+			case p.Price.Currency:
 				total.Amount += item.LineTotal.Amount
 			default:
 				priced = false

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -14,7 +15,11 @@ func readItems(t *testing.T, format, in string) ([]ImportItem, []LineError) {
 	var bad []LineError
 	err := ReadImport(strings.NewReader(in), format, func(it ImportItem, err error) error {
 		if err != nil {
-			bad = append(bad, err.(LineError))
+			var le LineError
+			if !errors.As(err, &le) {
+				t.Fatalf("not a LineError: %v", err)
+			}
+			bad = append(bad, le)
 			return nil
 		}
 		items = append(items, it)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/hashicorp/golang-lru/v2/expirable"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/orderpipe/orderpipe/internal/catalog/domain"
@@ -33,13 +32,12 @@ import (
 
 // entry is one cached response body with its precomputed headers.
 type entry struct {
-	body     []byte
-	etag     string
-	etagHdr  []string
-	lenHdr   []string
-	fetched  time.Time
-	seq      uint64 // invalidation sequence of the key's stripe when read
-	notFound bool
+	body    []byte
+	etag    string
+	etagHdr []string
+	lenHdr  []string
+	fetched time.Time
+	seq     uint64 // invalidation sequence of the key's stripe when read
 }
 
 const stripes = 4096
@@ -64,7 +62,11 @@ type reader struct {
 }
 
 func newReader(store *Store, cfg Config, m *metrics) *reader {
-	rd := &reader{store: store, fresh: cfg.L1TTL, m: m, cursors: domain.NewCursors([]byte(cfg.CursorSecret)), loadLimit: time.Second}
+	key := cfg.CursorSecret
+	if key == "" {
+		key = defaultCursorKey
+	}
+	rd := &reader{store: store, fresh: cfg.L1TTL, m: m, cursors: domain.NewCursors([]byte(key)), loadLimit: time.Second}
 	if cfg.L1Size > 0 {
 		rd.products = expirable.NewLRU[string, *entry](cfg.L1Size, nil, cfg.L1StaleTTL)
 		rd.listings = expirable.NewLRU[string, *entry](max(cfg.L1Size/8, 256), nil, cfg.L1StaleTTL)
@@ -272,9 +274,4 @@ func (rd *reader) view(id string) (domain.View, error) {
 		return domain.View{}, err
 	}
 	return v, nil
-}
-
-// isUnavailable reports whether err means Redis could not answer.
-func isUnavailable(err error) bool {
-	return err != nil && !errors.Is(err, errNotFound) && !errors.Is(err, redis.Nil)
 }

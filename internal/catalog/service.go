@@ -90,9 +90,9 @@ func New(_ context.Context, env *app.Env, cfg Config) (*Service, error) {
 
 // Routes mounts the catalog routes and the OpenAPI document.
 func (s *Service) Routes(r *mux.Router) {
-	r.HandleFunc("/openapi.json", serveOpenAPI).Methods("GET", "HEAD")
-	r.HandleFunc("/api/v1/products", s.listProducts).Methods("GET", "HEAD")
+	// The hot reads first: gorilla/mux tries routes in order.
 	r.HandleFunc("/api/v1/products/{id}", s.getProduct).Methods("GET", "HEAD")
+	r.HandleFunc("/api/v1/products", s.listProducts).Methods("GET", "HEAD")
 	r.HandleFunc("/api/v1/carts", s.createCart).Methods("POST")
 	r.HandleFunc("/api/v1/carts/{id}", s.getCart).Methods("GET")
 	r.HandleFunc("/api/v1/carts/{id}/items", s.putCartItem).Methods("PUT")
@@ -102,6 +102,7 @@ func (s *Service) Routes(r *mux.Router) {
 	admin.Use(s.adminAuth)
 	admin.HandleFunc("/products/{id}", s.putProduct).Methods("PUT")
 	admin.HandleFunc("/inventory/{productId}/adjust", s.adjustStock).Methods("POST")
+	r.HandleFunc("/openapi.json", serveOpenAPI).Methods("GET", "HEAD")
 }
 
 // Run runs the projector and the invalidation subscriber until ctx is done.

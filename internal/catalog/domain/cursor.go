@@ -46,7 +46,7 @@ func (c Cursors) Decode(filter uint64, token string) (string, error) {
 	if len(token) > maxCursorToken {
 		return "", ErrBadCursor
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) < 1+8+1+cursorMACLen || b[0] != cursorVersion {
 		return "", ErrBadCursor
 	}
