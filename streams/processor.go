@@ -37,6 +37,7 @@ type Processor struct {
 	lag     *lagTracker
 	env     *taskEnv
 
+	tasks      atomic.Int32
 	prepared   atomic.Bool
 	partitions int
 	ready      atomic.Bool
@@ -273,6 +274,9 @@ func (p *Processor) refreshLag(ctx context.Context) {
 		}
 	}
 }
+
+// Tasks is the number of tasks this instance owns and has restored.
+func (p *Processor) Tasks() int { return int(p.tasks.Load()) }
 
 // Lag returns the records lag of one input partition as exported (tests).
 func (p *Processor) Lag(topic string, partition int32) (int64, bool) {

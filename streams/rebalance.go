@@ -56,6 +56,7 @@ func (s *session) drain(ctx context.Context) (aborted bool, err error) {
 		aborted = true // nothing polled before the restore may be processed now
 	}
 	s.p.metrics.tasks.WithLabelValues(s.p.groupID).Set(float64(len(s.tasks)))
+	s.p.tasks.Store(int32(len(s.tasks)))
 	return aborted, nil
 }
 

@@ -175,6 +175,7 @@ func (s *session) close() {
 		s.dropTask(p, t)
 	}
 	s.p.metrics.tasks.WithLabelValues(s.p.groupID).Set(0)
+	s.p.tasks.Store(0)
 	s.rcl.Close()
 	s.cl.Close()
 	s.cancel()

@@ -173,7 +173,7 @@ func (t *Task) endUnit(ok bool) {
 func (t *Task) handle(h Handler, r *kgo.Record, now time.Time) error {
 	t.stats.in++
 	t.beginUnit(r, now)
-	err := runGuarded(func() error { return h(t, r) })
+	err := t.call(h, r)
 	t.endUnit(err == nil)
 	if err == nil {
 		return nil
@@ -200,6 +200,16 @@ func (t *Task) punctuate(p Punctuator, now time.Time) error {
 		return nil
 	}
 	return err
+}
+
+// call runs h, turning a panic into a poison error.
+func (t *Task) call(h Handler, r *kgo.Record) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = Poison(ReasonPanic, fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
+		}
+	}()
+	return h(t, r)
 }
 
 func runGuarded(fn func() error) (err error) {

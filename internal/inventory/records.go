@@ -30,8 +30,8 @@ var eventNamespace = uuid.MustParse("3b0e1c9a-5f1d-5e4b-8c2a-7d6e9f0a1b2c")
 // this record's key (productId): a command on another product's key is on
 // the wrong partition and would break single-writer ownership.
 func decodeCommand(r *kgo.Record) (schemas.InventoryCommand, error) {
-	var c schemas.InventoryCommand
-	if err := json.Unmarshal(r.Value, &c); err != nil {
+	c, err := parseCommand(r.Value)
+	if err != nil {
 		return c, streams.Poison(streams.ReasonDecode, err)
 	}
 	key := string(r.Key)
@@ -69,18 +69,29 @@ func adjustmentKey(productID, adjustmentID string) string {
 	return productID + "\x00" + adjustmentID
 }
 
+// Constant header values, shared by every record (kgo never writes to them).
+var (
+	hdrResultType   = []byte(schemas.TypeInventoryResult)
+	hdrSnapshotType = []byte(schemas.TypeStockSnapshot)
+	hdrSource       = []byte(Source)
+	hdrSpecVersion  = []byte("1.0")
+	hdrContentType  = []byte("application/json")
+)
+
 // newRecord builds an output record with CloudEvents binary-mode headers,
-// carrying the input's W3C trace context unchanged.
-func newRecord(in *kgo.Record, topic string, key, value []byte, id uuid.UUID, typ string, at time.Time) *kgo.Record {
-	r := &kgo.Record{Topic: topic, Key: key, Value: value, Headers: make([]kgo.RecordHeader, 0, 8)}
-	r.Headers = append(r.Headers,
-		kgo.RecordHeader{Key: kafka.HeaderID, Value: []byte(id.String())},
-		kgo.RecordHeader{Key: kafka.HeaderType, Value: []byte(typ)},
-		kgo.RecordHeader{Key: kafka.HeaderSource, Value: []byte(Source)},
-		kgo.RecordHeader{Key: kafka.HeaderSpecVersion, Value: []byte("1.0")},
-		kgo.RecordHeader{Key: kafka.HeaderTime, Value: []byte(at.UTC().Format(time.RFC3339Nano))},
-		kgo.RecordHeader{Key: kafka.HeaderContentType, Value: []byte("application/json")},
-	)
+// carrying the input's W3C trace context unchanged. The id and time share
+// one allocation.
+func newRecord(in *kgo.Record, topic string, key, value []byte, id uuid.UUID, typ []byte, at time.Time) *kgo.Record {
+	buf := make([]byte, 36, 36+len(time.RFC3339Nano)+6)
+	hexUUID(buf, id)
+	buf = at.UTC().AppendFormat(buf, time.RFC3339Nano)
+	r := &kgo.Record{Topic: topic, Key: key, Value: value, Headers: make([]kgo.RecordHeader, 6, 8)}
+	r.Headers[0] = kgo.RecordHeader{Key: kafka.HeaderID, Value: buf[:36:36]}
+	r.Headers[1] = kgo.RecordHeader{Key: kafka.HeaderType, Value: typ}
+	r.Headers[2] = kgo.RecordHeader{Key: kafka.HeaderSource, Value: hdrSource}
+	r.Headers[3] = kgo.RecordHeader{Key: kafka.HeaderSpecVersion, Value: hdrSpecVersion}
+	r.Headers[4] = kgo.RecordHeader{Key: kafka.HeaderTime, Value: buf[36:]}
+	r.Headers[5] = kgo.RecordHeader{Key: kafka.HeaderContentType, Value: hdrContentType}
 	if in != nil {
 		for _, h := range in.Headers {
 			if h.Key == "traceparent" || h.Key == "tracestate" {
@@ -91,9 +102,23 @@ func newRecord(in *kgo.Record, topic string, key, value []byte, id uuid.UUID, ty
 	return r
 }
 
+// hexUUID writes id's canonical text form into dst[:36].
+func hexUUID(dst []byte, id uuid.UUID) {
+	const hexdigits = "0123456789abcdef"
+	j := 0
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j], dst[j+1] = hexdigits[c>>4], hexdigits[c&0xf]
+		j += 2
+	}
+}
+
 // resultRecord is the answer to a Reserve on inventory.results.v1 (key
 // orderId). Its id is derived from (orderId, lineNo): a line has one answer.
-func resultRecord(in *kgo.Record, topic, productID string, c domain.Reserve, res domain.Result) (*kgo.Record, error) {
+func resultRecord(in *kgo.Record, topic, productID string, c domain.Reserve, res domain.Result) *kgo.Record {
 	v := schemas.InventoryResult{
 		OrderID: c.OrderID, LineNo: c.LineNo, ProductID: productID, Quantity: int(res.Quantity), At: res.At,
 	}
@@ -104,25 +129,19 @@ func resultRecord(in *kgo.Record, topic, productID string, c domain.Reserve, res
 	} else {
 		v.Type, v.Reason = schemas.ResultRejected, res.Reason
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
+	b := appendResult(make([]byte, 0, 256), &v)
 	id := uuid.NewSHA1(eventNamespace, []byte("result\x00"+c.OrderID+"\x00"+strconv.Itoa(c.LineNo)))
-	return newRecord(in, topic, []byte(c.OrderID), b, id, schemas.TypeInventoryResult, res.At), nil
+	return newRecord(in, topic, []byte(c.OrderID), b, id, hdrResultType, res.At)
 }
 
 // snapshotRecord is a product's public stock on inventory.stock.v1 (key
 // productId, compacted). Its id is derived from (productId, version).
-func snapshotRecord(topic, productID string, st domain.Stock) (*kgo.Record, error) {
+func snapshotRecord(topic, productID string, st domain.Stock) *kgo.Record {
 	v := schemas.StockSnapshot{
 		ProductID: productID, OnHand: st.OnHand, Reserved: st.Reserved, Available: st.Available(),
 		Version: st.Version, UpdatedAt: st.UpdatedAt,
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
+	b := appendSnapshot(make([]byte, 0, 192), &v)
 	id := uuid.NewSHA1(eventNamespace, []byte("stock\x00"+productID+"\x00"+strconv.FormatInt(st.Version, 10)))
-	return newRecord(nil, topic, []byte(productID), b, id, schemas.TypeStockSnapshot, st.UpdatedAt), nil
+	return newRecord(nil, topic, []byte(productID), b, id, hdrSnapshotType, st.UpdatedAt)
 }
