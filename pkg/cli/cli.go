@@ -24,6 +24,7 @@ func commands() map[string]command {
 		"migrate": {"apply the PostgreSQL migrations (`migrate status` lists them); the order-processor also runs them on start", runMigrate},
 		"topics":  {"manage topics: `topics apply` creates/updates every topic from the spec", runTopics},
 		"stack":   {"start/stop real Apache Kafka, PostgreSQL and Redis for tests: `stack up|down`", runStack},
+		"lag":     {"consumer lag per group, topic and partition (records and seconds; 0 when a transactional topic is caught up): table, --json, --watch, --serve", runLag},
 		"load":    {"send bounded, realistic order load to an ingress on this machine and report throughput and latency", runLoad},
 
 		"catalog": {"load products: `catalog import FILE` (JSON Lines or CSV); `catalog rebuild` recreates the Redis projection from the topics", runCatalog},
