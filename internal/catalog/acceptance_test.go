@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -46,9 +47,19 @@ func TestProductChangesShowThroughTheAPI(t *testing.T) {
 		t.Fatalf("3 available is low stock: %s", got.Raw)
 	}
 
-	// Replays of older versions are ignored; a newer one after them lands.
+	// Replays of older versions are refused by the version compare (counted
+	// as stale) and change nothing in Redis or the API; a newer one lands.
+	names := kafka.TopicNames(k.TopicPrefix)
 	w.products(product("p-1", "Old Kettle", "kitchen", 1, 1))
 	w.stock(stock("p-1", 0, 0))
+	eventually(t, 30*time.Second, "replays consumed", func() bool {
+		return counterValue(h.svc.m.projected.WithLabelValues(names.CatalogProducts, "stale")) == 1 &&
+			counterValue(h.svc.m.projected.WithLabelValues(names.InventoryStock, "stale")) == 1
+	})
+	rec, err := h.svc.store.Get(context.Background(), "p-1")
+	if err != nil || rec.Product.Name != "Blue Kettle" || rec.Product.Version != 2 || rec.Stock.Available != 3 {
+		t.Fatalf("an older replayed record changed Redis: %+v %+v %v", rec.Product, rec.Stock, err)
+	}
 	w.products(product("p-1", "Blue Kettle", "kitchen", 2499, 3))
 	eventually(t, 30*time.Second, "version 3 visible", func() bool {
 		return num(h.get("/api/v1/products/p-1").Body["version"]) == 3
