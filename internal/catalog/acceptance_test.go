@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/schemas"
@@ -68,6 +70,29 @@ func TestProductChangesShowThroughTheAPI(t *testing.T) {
 	if field(got.Body, "name") != "Blue Kettle" || num(field(got.Body, "availability", "availableQuantity")) != 3 {
 		t.Fatalf("an older replayed record changed the view: %s", got.Raw)
 	}
+
+	// A snapshot written in a transaction (as the inventory-processor
+	// writes them) shows too, and a caught-up projector reports lag 0:
+	// the commit marker is not a record waiting.
+	txn := newWriter(t, k, kgo.TransactionalID("catalog-test-"+k.TopicPrefix))
+	ctx := context.Background()
+	if err := txn.cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := json.Marshal(stock("p-1", 40, 5))
+	if err := txn.cl.ProduceSync(ctx, &kgo.Record{Topic: names.InventoryStock, Key: []byte("p-1"), Value: v}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "transactional snapshot visible and lag 0", func() bool {
+		if num(field(h.get("/api/v1/products/p-1").Body, "availability", "availableQuantity")) != 40 {
+			return false
+		}
+		lags := scrapeLag(t, h, k.TopicPrefix+"catalog-projector")
+		return len(lags) > 0 && lags[names.InventoryStock] == 0 && lags[names.CatalogProducts] == 0
+	})
 
 	// Deactivation removes the product from reads and listings.
 	p := product("p-1", "Blue Kettle", "kitchen", 2499, 4)

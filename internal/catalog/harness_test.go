@@ -188,9 +188,9 @@ type topicWriter struct {
 	rb    Records
 }
 
-func newWriter(t testing.TB, k config.Kafka) *topicWriter {
+func newWriter(t testing.TB, k config.Kafka, opts ...kgo.Opt) *topicWriter {
 	t.Helper()
-	cl, err := kafka.NewProducer(k, nil)
+	cl, err := kafka.NewProducer(k, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,4 +313,28 @@ func redisClientFor(t testing.TB, rc config.Redis) *redis.Client {
 	c := redis.NewClient(mustParse(t, rc.URL))
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// scrapeLag reads orderpipe_consumer_lag_records of group from /metrics and
+// sums it per topic.
+func scrapeLag(t testing.TB, h *harness, group string) map[string]float64 {
+	t.Helper()
+	got := h.get("/metrics")
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(got.Raw), "\n") {
+		if !strings.HasPrefix(line, "orderpipe_consumer_lag_records{") || !strings.Contains(line, `group="`+group+`"`) {
+			continue
+		}
+		i := strings.Index(line, `topic="`)
+		j := strings.LastIndexByte(line, ' ')
+		if i < 0 || j < 0 {
+			continue
+		}
+		topic := line[i+7:]
+		topic = topic[:strings.IndexByte(topic, '"')]
+		var v float64
+		_, _ = fmt.Sscan(line[j+1:], &v)
+		out[topic] += v
+	}
+	return out
 }

@@ -22,8 +22,6 @@ type metrics struct {
 	resubscribe prometheus.Counter
 
 	projected   *prometheus.CounterVec // topic, result
-	lagRecords  *prometheus.GaugeVec   // topic, partition
-	lagSeconds  *prometheus.GaugeVec   // topic
 	applyTime   prometheus.Histogram
 	cartOps     *prometheus.CounterVec // op, result
 	adminWrites *prometheus.CounterVec // kind, result
@@ -67,14 +65,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "orderpipe_catalog_projector_records_total",
 			Help: "Records the catalog projector consumed, by topic and result: applied, stale (version not newer), dlq (undecodable).",
 		}, []string{"topic", "result"}),
-		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "orderpipe_catalog_projector_lag_records",
-			Help: "Records on the partition not yet projected (last stable offset minus position; a trailing transaction marker is not counted).",
-		}, []string{"topic", "partition"}),
-		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "orderpipe_catalog_projector_lag_seconds",
-			Help: "Age of the newest record projected, at the time it was written to Redis; 0 when caught up.",
-		}, []string{"topic"}),
 		applyTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "orderpipe_catalog_projector_batch_duration_seconds",
 			Help:    "Time to write one fetched batch to Redis (one pipeline).",
@@ -99,6 +89,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.redis[res] = redisRes.WithLabelValues(res)
 	}
 	reg.MustRegister(l1, redisRes, redisTime, readTime, m.unavailable, m.breaker, m.invalidated, m.resubscribe,
-		m.projected, m.lagRecords, m.lagSeconds, m.applyTime, m.cartOps, m.adminWrites)
+		m.projected, m.applyTime, m.cartOps, m.adminWrites)
 	return m
 }

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/internal/catalog/domain"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/lag"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -27,6 +29,7 @@ import (
 const projectorStage = "catalog-projector"
 
 type projector struct {
+	lag   *lag.Gauges
 	cl    *kgo.Client
 	dlq   *kgo.Client
 	store *Store
@@ -35,10 +38,17 @@ type projector struct {
 	log   *slog.Logger
 }
 
-func newProjector(kc config.Kafka, group string, store *Store, dlq *kgo.Client, m *metrics, logger *slog.Logger) (*projector, error) {
+func newProjector(kc config.Kafka, group string, store *Store, dlq *kgo.Client, m *metrics, reg prometheus.Registerer, logger *slog.Logger) (*projector, error) {
 	names := kafka.TopicNames(kc.TopicPrefix)
+	group = kc.TopicPrefix + group
+	gauges, err := lag.New(reg, group)
+	if err != nil {
+		return nil, err
+	}
 	cl, err := kafka.NewConsumer(kc, logger,
-		kgo.ConsumerGroup(kc.TopicPrefix+group),
+		kgo.ConsumerGroup(group),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { forget(gauges, lost) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { forget(gauges, lost) }),
 		kgo.ConsumeTopics(names.CatalogProducts, names.InventoryStock),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
@@ -49,7 +59,15 @@ func newProjector(kc config.Kafka, group string, store *Store, dlq *kgo.Client, 
 	if err != nil {
 		return nil, err
 	}
-	return &projector{cl: cl, dlq: dlq, store: store, names: names, m: m, log: logger}, nil
+	return &projector{lag: gauges, cl: cl, dlq: dlq, store: store, names: names, m: m, log: logger}, nil
+}
+
+func forget(g *lag.Gauges, parts map[string][]int32) {
+	for topic, ps := range parts {
+		for _, p := range ps {
+			g.Forget(topic, p)
+		}
+	}
 }
 
 // run projects until ctx is done.
@@ -141,22 +159,24 @@ func (p *projector) applyWithRetry(ctx context.Context, changes []Change) ([]boo
 	}
 }
 
-// observeLag exports, per partition, the records between the position and
-// the last stable offset, and the age of the newest record projected.
+// observeLag exports each fetched partition's lag (pkg/lag, design
+// decision 11). The consumer keeps control records, so the position after
+// the last record fetched is exact: a caught-up partition reads 0.
 func (p *projector) observeLag(fetches kgo.Fetches) {
 	now := time.Now()
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if len(fp.Records) == 0 {
 			return
 		}
-		last := fp.Records[len(fp.Records)-1]
-		lag := max(fp.LastStableOffset-(last.Offset+1), 0)
-		p.m.lagRecords.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(lag))
-		age := 0.0
-		if lag > 0 {
-			age = now.Sub(last.Timestamp).Seconds()
+		behind := lag.Records(fp.Records[len(fp.Records)-1].Offset+1, fp.LastStableOffset)
+		var ts time.Time
+		for i := len(fp.Records) - 1; i >= 0; i-- {
+			if !fp.Records[i].Attrs.IsControl() {
+				ts = fp.Records[i].Timestamp
+				break
+			}
 		}
-		p.m.lagSeconds.WithLabelValues(fp.Topic).Set(max(age, 0))
+		p.lag.Set(fp.Topic, fp.Partition, behind, lag.Seconds(behind, ts, now))
 	})
 }
 

@@ -76,7 +76,7 @@ func New(_ context.Context, env *app.Env, cfg Config) (*Service, error) {
 		hdr:     newHeaders(cfg.MaxAge),
 	}
 	if cfg.Projector {
-		if s.proj, err = newProjector(cfg.Kafka, cfg.Group, store, producer, m, env.Logger); err != nil {
+		if s.proj, err = newProjector(cfg.Kafka, cfg.Group, store, producer, m, env.Metrics, env.Logger); err != nil {
 			producer.Close()
 			_ = rdb.Close()
 			return nil, err
