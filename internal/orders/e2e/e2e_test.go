@@ -7,8 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderpipe/orderpipe/internal/orders/processor"
+	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
+	"github.com/orderpipe/orderpipe/streams"
 )
 
 // TestOrdersEndToEnd sends a burst of orders through the ingress — concurrent
@@ -18,7 +23,9 @@ import (
 // the sum of its line prices, that rejected and cancelled orders released
 // their stock and that the stock equals the confirmed orders. Then it asks
 // for outcomes with `Prefer: wait` (201 with the confirmed or rejected
-// order) and checks the API's answers to cancels of finished orders.
+// order), checks the API's answers to cancels of finished orders, and
+// reuses a key Redis has forgotten: the order-processor decides (a retry is
+// dropped; another body is recorded as a conflict and never a second order).
 func TestOrdersEndToEnd(t *testing.T) {
 	p := newPipeline(t, testenv.Postgres(t), nil)
 	cat := testCatalog()
@@ -59,12 +66,50 @@ func TestOrdersEndToEnd(t *testing.T) {
 		t.Fatalf("GET a confirmed order: %d %v %v", a.status, a.body, err)
 	}
 
+	// Redis forgets a key (restarted, evicted): a retry with the same body
+	// and one with another body still get 202 and the same orderId; the
+	// order-processor drops the first and records the second as a conflict.
+	p.forgetKeysAndReuse(ctx, reqs[0])
+
 	reqs = append(reqs, fits, tooMany)
 	p.waitPersisted(reqs, 3*time.Minute)
 	v := p.verify(reqs, cat)
 	t.Log(v)
 	if v.confirmed == 0 || v.rejected == 0 {
 		t.Errorf("the workload should confirm some orders and reject others: %s", v)
+	}
+	var conflicts int
+	for _, r := range p.readTopic(kafka.DLQ(p.names.OrderRequests)) {
+		if kafka.Header(r, streams.HeaderDLQReason) == processor.ReasonConflict && string(r.Key) == string(schemas.RequestKey(reqs[0].customer, reqs[0].key)) {
+			conflicts++
+		}
+	}
+	if conflicts != 1 {
+		t.Errorf("%d idempotency conflicts recorded on %s for key %s, want 1", conflicts, kafka.DLQ(p.names.OrderRequests), reqs[0].key)
+	}
+}
+
+// forgetKeysAndReuse deletes r's idempotency record from Redis and sends r
+// again, then r's key with another body: both answer 202 with r's orderId.
+func (p *pipeline) forgetKeysAndReuse(ctx context.Context, r *request) {
+	t := p.t
+	if !r.accepted.Load() {
+		t.Fatalf("key %s was not accepted", r.key)
+	}
+	opts, err := redis.ParseURL(p.redis.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer func() { _ = rdb.Close() }()
+	changed := newRequest(r.key, r.customer, []schemas.Line{{ProductID: "plenty-7", Quantity: 9}})
+	for _, again := range []*request{r, changed} {
+		if err := rdb.Del(ctx, p.redis.Prefix+"idem:"+r.orderID).Err(); err != nil { // intake's layout (internal/intake/idem.go)
+			t.Fatal(err)
+		}
+		if a, ok := p.post(ctx, again, nil); !ok || a.status != http.StatusAccepted {
+			t.Fatalf("key %s sent again after Redis forgot it: %d %v", r.key, a.status, a.body)
+		}
 	}
 }
 
