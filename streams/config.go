@@ -30,6 +30,8 @@ type Config struct {
 	// TransactionTimeout is the producer's transaction.timeout.ms: how long
 	// the broker keeps a dead producer's transaction open before aborting it.
 	TransactionTimeout time.Duration
+	// Threads is the number of processing threads (see WithThreads).
+	Threads int
 }
 
 // Register binds the settings.
@@ -44,6 +46,8 @@ func (c *Config) Register(s *config.Set) {
 		"processors' consumer group session timeout: how soon a dead slot's partitions move")
 	s.Duration(&c.TransactionTimeout, "KAFKA_TRANSACTION_TIMEOUT", "kafka-transaction-timeout", 10*time.Second,
 		"processors' transaction timeout: how long a dead producer's open transaction can block read_committed readers")
+	s.Int(&c.Threads, "STREAMS_THREADS", "streams-threads", 1,
+		"processing threads per processor instance: each is a group member with its own transactional producer (ids get a -i suffix)")
 }
 
 var instanceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
@@ -56,6 +60,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitInterval <= 0 || c.CommitInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("STREAMS_COMMIT_INTERVAL %s: want >0 and ≤1m", c.CommitInterval))
+	}
+	if c.Threads < 1 || c.Threads > 64 {
+		errs = append(errs, fmt.Errorf("STREAMS_THREADS %d: want 1..64", c.Threads))
 	}
 	if c.CommitRecords < 1 {
 		errs = append(errs, fmt.Errorf("STREAMS_COMMIT_RECORDS %d: want ≥ 1", c.CommitRecords))

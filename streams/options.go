@@ -21,6 +21,7 @@ type options struct {
 	eos         bool
 	clock       func() time.Time
 	pollRecords int
+	threads     int
 	lagInterval time.Duration
 	kgoOpts     []kgo.Opt
 }
@@ -31,6 +32,7 @@ func defaultOptions() options {
 		eos:         true,
 		clock:       time.Now,
 		pollRecords: 10000,
+		threads:     1,
 		lagInterval: 5 * time.Second,
 	}
 }
@@ -64,4 +66,17 @@ func WithLagInterval(d time.Duration) Opt { return optFunc(func(o *options) { o.
 // tuning). They cannot turn off read_committed or the transactional id.
 func WithKafkaOpts(opts ...kgo.Opt) Opt {
 	return optFunc(func(o *options) { o.kgoOpts = append(o.kgoOpts, opts...) })
+}
+
+// WithThreads runs n processing threads (default 1), like Kafka Streams'
+// num.stream.threads: each is a group member with its own transactional
+// producer (transactional.id and group.instance.id get a "-i" suffix) and
+// its own share of the tasks, so one thread processes while another waits
+// for its commit. Partitions are spread over all threads of all instances.
+func WithThreads(n int) Opt {
+	return optFunc(func(o *options) {
+		if n > 0 {
+			o.threads = n
+		}
+	})
 }

@@ -28,6 +28,7 @@ type Processor struct {
 	groupID    string
 	instance   string
 	txnID      string
+	threads    []*thread
 	changelogs []string // by store index
 	inputs     map[string]Handler
 	tables     map[string]int // table topic → index
@@ -37,10 +38,8 @@ type Processor struct {
 	lag     *lagTracker
 	env     *taskEnv
 
-	tasks      atomic.Int32
 	prepared   atomic.Bool
 	partitions int
-	ready      atomic.Bool
 	running    atomic.Bool
 
 	mu      sync.Mutex
@@ -51,6 +50,9 @@ type Processor struct {
 // talks to Kafka until Prepare or Run.
 func New(topo *Topology, kcfg config.Kafka, cfg Config, opts ...Opt) (*Processor, error) {
 	o := defaultOptions()
+	if cfg.Threads > 0 {
+		o.threads = cfg.Threads
+	}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -66,6 +68,14 @@ func New(topo *Topology, kcfg config.Kafka, cfg Config, opts ...Opt) (*Processor
 		manual:   map[string]bool{},
 	}
 	p.txnID = p.groupID + "-" + p.instance
+	for i := 0; i < o.threads; i++ {
+		th := &thread{idx: i, instance: p.instance, txnID: p.txnID}
+		if o.threads > 1 {
+			th.instance = fmt.Sprintf("%s-%d", p.instance, i)
+			th.txnID = fmt.Sprintf("%s-%d", p.txnID, i)
+		}
+		p.threads = append(p.threads, th)
+	}
 	for _, in := range topo.inputs {
 		p.inputs[in.topic] = in.h
 	}
@@ -98,8 +108,19 @@ func New(topo *Topology, kcfg config.Kafka, cfg Config, opts ...Opt) (*Processor
 // GroupID is the consumer group (TOPIC_PREFIX + the topology's group).
 func (p *Processor) GroupID() string { return p.groupID }
 
-// TransactionalID is this slot's transactional.id.
+// TransactionalID is this slot's transactional.id (with WithThreads(n>1),
+// thread i uses TransactionalID()+"-i").
 func (p *Processor) TransactionalID() string { return p.txnID }
+
+// thread is one group member with its transactional producer; a processor
+// runs one per WithThreads.
+type thread struct {
+	idx      int
+	instance string // group.instance.id
+	txnID    string
+	ready    atomic.Bool
+	tasks    atomic.Int32
+}
 
 // Changelog returns the changelog topic of the named store.
 func (p *Processor) Changelog(store string) string {
@@ -208,11 +229,30 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer stopLag()
 	go p.refreshLag(lagCtx)
 
+	errs := make(chan error, len(p.threads))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, th := range p.threads {
+		go func() { errs <- p.runThread(runCtx, th) }()
+	}
+	var first error
+	for range p.threads {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel() // a fatal error stops the other threads too
+		}
+	}
+	return first
+}
+
+// runThread runs sessions one after another until ctx is done or a fatal
+// error.
+func (p *Processor) runThread(ctx context.Context, th *thread) error {
 	backoff := 250 * time.Millisecond
 	for {
 		started := time.Now()
-		err := p.runSession(ctx)
-		p.ready.Store(false)
+		err := p.runSession(ctx, th)
+		th.ready.Store(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -223,7 +263,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.setErr(err)
 		p.metrics.sessions.WithLabelValues(p.groupID).Inc()
 		p.o.logger.Error("kafka session failed; recreating the client, tasks restore from their changelogs",
-			"group", p.groupID, "error", err)
+			"group", p.groupID, "thread", th.idx, "error", err)
 		if time.Since(started) > time.Minute {
 			backoff = 250 * time.Millisecond
 		}
@@ -237,7 +277,11 @@ func (p *Processor) Run(ctx context.Context) error {
 // Ready reports whether the processor has a working session whose tasks
 // are restored (for /health/ready).
 func (p *Processor) Ready(context.Context) error {
-	if p.ready.Load() {
+	ready := true
+	for _, th := range p.threads {
+		ready = ready && th.ready.Load()
+	}
+	if ready {
 		return nil
 	}
 	p.mu.Lock()
@@ -276,7 +320,13 @@ func (p *Processor) refreshLag(ctx context.Context) {
 }
 
 // Tasks is the number of tasks this instance owns and has restored.
-func (p *Processor) Tasks() int { return int(p.tasks.Load()) }
+func (p *Processor) Tasks() int {
+	n := 0
+	for _, th := range p.threads {
+		n += int(th.tasks.Load())
+	}
+	return n
+}
 
 // Lag returns the records lag of one input partition as exported (tests).
 func (p *Processor) Lag(topic string, partition int32) (int64, bool) {

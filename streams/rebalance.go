@@ -55,8 +55,8 @@ func (s *session) drain(ctx context.Context) (aborted bool, err error) {
 		}
 		aborted = true // nothing polled before the restore may be processed now
 	}
-	s.p.metrics.tasks.WithLabelValues(s.p.groupID).Set(float64(len(s.tasks)))
-	s.p.tasks.Store(int32(len(s.tasks)))
+	s.th.tasks.Store(int32(len(s.tasks)))
+	s.p.metrics.tasks.WithLabelValues(s.p.groupID).Set(float64(s.p.Tasks()))
 	return aborted, nil
 }
 
@@ -88,7 +88,7 @@ func (s *session) assign(ctx context.Context, assigned map[string][]int32) error
 			s.dropTask(p, t)
 		}
 	}
-	s.p.ready.Store(false)
+	s.th.ready.Store(false)
 	start := time.Now()
 	if err := s.restore(ctx, fresh, resumed); err != nil {
 		for _, t := range fresh {
@@ -103,13 +103,13 @@ func (s *session) assign(ctx context.Context, assigned map[string][]int32) error
 		s.tasks[t.partition] = t
 		t.m.restore.Observe(time.Since(start).Seconds())
 	}
-	s.p.ready.Store(true)
+	s.th.ready.Store(true)
 	s.log.Info("tasks ready", "fresh", len(fresh), "resumed", len(resumed), "restore", time.Since(start).String())
 	return nil
 }
 
 func (s *session) openTask(p int32) (*Task, error) {
-	t := newTask(s.p.env, p)
+	t := newTask(s.env, p)
 	t.m = s.p.metrics.forTask(s.p.groupID, p)
 	for i, sd := range s.p.topo.stores {
 		st, err := sd.open(p, s.p.changelogs[i], s.fail)

@@ -22,6 +22,8 @@ import (
 // non-retriable error ends the session; Run starts a new one.
 type session struct {
 	p      *Processor
+	th     *thread
+	env    *taskEnv // the processor's, with this session's produce
 	log    *slog.Logger
 	ctx    context.Context // for produces; outlives Run's ctx so the last commit can finish
 	cancel context.CancelFunc
@@ -49,9 +51,10 @@ const (
 	idlePoll           = time.Second
 )
 
-func (p *Processor) newSession(ctx context.Context) (*session, error) {
+func (p *Processor) newSession(ctx context.Context, th *thread) (*session, error) {
+	env := *p.env
 	s := &session{
-		p: p, log: p.env.logger, events: &eventQueue{},
+		p: p, th: th, env: &env, log: p.env.logger.With("thread", th.idx), events: &eventQueue{},
 		tasks: map[int32]*Task{}, suspended: map[int32]*Task{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -67,7 +70,7 @@ func (p *Processor) newSession(ctx context.Context) (*session, error) {
 		kgo.ConsumerGroup(p.groupID),
 		kgo.ConsumeTopics(p.topo.topics()...),
 		kgo.Balancers(kgo.RangeBalancer()), // partition p of every topic to one member
-		kgo.InstanceID(p.instance),
+		kgo.InstanceID(th.instance),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.RebalanceTimeout(3*p.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(p.cfg.SessionTimeout/4),
@@ -81,7 +84,7 @@ func (p *Processor) newSession(ctx context.Context) (*session, error) {
 		kgo.OnPartitionsLost(s.events.callback(evLost)),
 	)
 	if p.o.eos {
-		opts = append(opts, kgo.TransactionalID(p.txnID), kgo.TransactionTimeout(p.cfg.TransactionTimeout))
+		opts = append(opts, kgo.TransactionalID(th.txnID), kgo.TransactionTimeout(p.cfg.TransactionTimeout))
 		gts, err := kgo.NewGroupTransactSession(opts...)
 		if err != nil {
 			return nil, &fatalError{fmt.Errorf("kafka client: %w", err)}
@@ -92,7 +95,7 @@ func (p *Processor) newSession(ctx context.Context) (*session, error) {
 		// aborts its open transaction at once.
 		if _, _, err := s.cl.ProducerID(ctx); err != nil {
 			s.cl.Close()
-			return nil, fmt.Errorf("init transactional producer %s: %w", p.txnID, err)
+			return nil, fmt.Errorf("init transactional producer %s: %w", th.txnID, err)
 		}
 	} else {
 		opts = append(opts, kgo.DisableAutoCommit())
@@ -120,8 +123,8 @@ func (p *Processor) newSession(ctx context.Context) (*session, error) {
 	for i, pu := range p.topo.punctuators {
 		s.nextPunct[i] = now.Add(pu.every)
 	}
-	p.env.produce = s.produce
-	p.env.promise = s.promise
+	s.env.produce = s.produce
+	s.env.promise = s.promise
 	return s, nil
 }
 
@@ -174,8 +177,8 @@ func (s *session) close() {
 	for p, t := range s.suspended {
 		s.dropTask(p, t)
 	}
-	s.p.metrics.tasks.WithLabelValues(s.p.groupID).Set(0)
-	s.p.tasks.Store(0)
+	s.th.tasks.Store(0)
+	s.p.metrics.tasks.WithLabelValues(s.p.groupID).Set(float64(s.p.Tasks()))
 	s.rcl.Close()
 	s.cl.Close()
 	s.cancel()
@@ -190,13 +193,13 @@ func (s *session) dropTask(p int32, t *Task) {
 	delete(s.suspended, p)
 }
 
-func (p *Processor) runSession(ctx context.Context) error {
-	s, err := p.newSession(ctx)
+func (p *Processor) runSession(ctx context.Context, th *thread) error {
+	s, err := p.newSession(ctx, th)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p.ready.Store(true)
+	th.ready.Store(true)
 	for {
 		if ctx.Err() != nil {
 			return s.shutdown()
@@ -222,6 +225,9 @@ func (p *Processor) runSession(ctx context.Context) error {
 			return err
 		}
 		if err := s.punctuate(); err != nil {
+			return err
+		}
+		if err := s.flushTasks(); err != nil { // stream the changes out while the transaction is open
 			return err
 		}
 		if s.due() {
@@ -336,7 +342,7 @@ func (s *session) applyTable(ftp kgo.FetchTopicPartition, idx int, now time.Time
 			}
 			s.produce(dlqRecord(r, s.p.groupID, ReasonOf(err), err, now))
 			t.stats.out++
-			s.p.env.onDLQ(t, r, ReasonOf(err))
+			s.env.onDLQ(t, r, ReasonOf(err))
 			s.log.Warn("table record sent to dead-letter queue", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
 		}
 	}
@@ -433,14 +439,9 @@ func (s *session) commit(ctx context.Context) error {
 	start := time.Now()
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.p.cfg.TransactionTimeout)
 	defer cancel()
-	changelog := map[int32]int{}
-	for p, t := range s.tasks {
-		n, err := t.flush(s.produceChangelog)
-		if err != nil {
-			_ = s.abort(ectx, "encode_error")
-			return &fatalError{err}
-		}
-		changelog[p] = n
+	if err := s.flushTasks(); err != nil {
+		_ = s.abort(ectx, "encode_error")
+		return &fatalError{err}
 	}
 	if err := s.cl.Flush(ectx); err != nil {
 		_ = s.abort(ectx, "flush_error")
@@ -454,7 +455,7 @@ func (s *session) commit(ctx context.Context) error {
 			s.resetTxn()
 			return fmt.Errorf("produce: %w", perr)
 		}
-		if err := s.commitTasks(start, changelog); err != nil {
+		if err := s.commitTasks(start); err != nil {
 			return err
 		}
 		s.resetTxn()
@@ -489,17 +490,28 @@ func (s *session) commit(ctx context.Context) error {
 		}
 		return nil
 	}
-	err = s.commitTasks(start, changelog)
+	err = s.commitTasks(start)
 	s.resetTxn()
 	return err
 }
 
+// flushTasks produces every task's changelog writes and latest values
+// since the last flush.
+func (s *session) flushTasks() error {
+	for _, t := range s.tasks {
+		if err := t.flush(s.produceChangelog); err != nil {
+			return &fatalError{err}
+		}
+	}
+	return nil
+}
+
 // commitTasks applies a committed transaction's changes and observes metrics.
-func (s *session) commitTasks(start time.Time, changelog map[int32]int) error {
+func (s *session) commitTasks(start time.Time) error {
 	elapsed := time.Since(start).Seconds()
-	for p, t := range s.tasks {
+	for _, t := range s.tasks {
 		st := t.stats
-		if n := st.in + st.out + changelog[p]; n > 0 {
+		if n := st.in + st.out + st.changelog; n > 0 {
 			t.m.in.Add(float64(st.in))
 			t.m.out.Add(float64(st.out))
 			t.m.txnRecords.Observe(float64(n))

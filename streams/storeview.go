@@ -60,7 +60,7 @@ func (d *StoreDef[V]) open(partition int32, changelog string, fail func(error)) 
 		return nil, &StoreError{Store: d.name, Partition: partition, Op: "open", Err: err}
 	}
 	v := &StoreView[V]{name: d.name, changelog: changelog, partition: partition, codec: d.codec,
-		backend: b, pending: map[string]pendingValue[V]{}, fail: fail}
+		backend: b, pending: map[string]pendingValue[V]{}, unflushed: map[string]struct{}{}, fail: fail}
 	v.produced.Store(-1)
 	v.promiseFn = v.promise
 	return v, nil
@@ -109,6 +109,7 @@ type StoreView[V any] struct {
 	codec     Codec[V]
 	backend   Store[V]
 	pending   map[string]pendingValue[V]
+	unflushed map[string]struct{} // keys changed since the last flush
 	undo      []undoEntry[V]
 	fail      func(error)
 	promiseFn func(*kgo.Record, error)
@@ -191,6 +192,7 @@ func (s *StoreView[V]) Range(fn func(key string, v V) bool) error {
 }
 
 func (s *StoreView[V]) remember(key string) {
+	s.unflushed[key] = struct{}{}
 	prev, had := s.pending[key]
 	s.undo = append(s.undo, undoEntry[V]{key: key, had: had, prev: prev})
 }
@@ -216,22 +218,30 @@ func (s *StoreView[V]) endUnit(ok bool) {
 	s.undo = s.undo[:0]
 }
 
-// flush produces one changelog record per key changed in the transaction,
-// to the task's partition.
+// flush produces one changelog record, to the task's partition, per key
+// changed since the last flush. The runtime flushes after every poll's
+// records, so hot keys are coalesced and the changelog streams out while
+// the transaction is still open instead of in one burst at commit.
 func (s *StoreView[V]) flush(produce func(*kgo.Record, func(*kgo.Record, error))) (int, error) {
-	s.produced.Store(-1)
-	for k, p := range s.pending {
+	n := 0
+	for k := range s.unflushed {
+		p, ok := s.pending[k]
+		if !ok {
+			continue // changed by a unit that was undone, and not before
+		}
 		r := &kgo.Record{Topic: s.changelog, Partition: s.partition, Key: []byte(k)}
 		if !p.del {
 			b, err := s.codec.encodeValue(p.v)
 			if err != nil {
-				return 0, fmt.Errorf("store %s: encode %q: %w", s.name, k, err)
+				return n, fmt.Errorf("store %s: encode %q: %w", s.name, k, err)
 			}
 			r.Value = b
 		}
 		produce(r, s.promiseFn)
+		n++
 	}
-	return len(s.pending), nil
+	clear(s.unflushed)
+	return n, nil
 }
 
 func (s *StoreView[V]) promise(r *kgo.Record, err error) {
@@ -262,6 +272,7 @@ func (s *StoreView[V]) commit() error {
 		}
 	}
 	clear(s.pending)
+	clear(s.unflushed)
 	clear(s.undo)
 	s.undo = s.undo[:0]
 	if o := s.produced.Load(); o >= 0 {
@@ -276,6 +287,7 @@ func (s *StoreView[V]) commit() error {
 
 func (s *StoreView[V]) abort() {
 	clear(s.pending)
+	clear(s.unflushed)
 	clear(s.undo)
 	s.undo = s.undo[:0]
 	s.produced.Store(-1)

@@ -65,7 +65,7 @@ type latestEntry struct {
 
 // taskStats counts one transaction's work for a task.
 type taskStats struct {
-	in, out, dlq int
+	in, out, dlq, changelog int
 }
 
 // taskEnv is what tasks share with the runtime (or the test harness).
@@ -221,20 +221,20 @@ func runGuarded(fn func() error) (err error) {
 	return fn()
 }
 
-// flush produces the transaction's changelog writes and latest values.
-func (t *Task) flush(produceChangelog func(r *kgo.Record, promise func(*kgo.Record, error))) (int, error) {
-	n := 0
+// flush produces the changelog writes and latest values since the last
+// flush into the open transaction.
+func (t *Task) flush(produceChangelog func(r *kgo.Record, promise func(*kgo.Record, error))) error {
 	for _, s := range t.stores {
 		k, err := s.flush(produceChangelog)
+		t.stats.changelog += k
 		if err != nil {
-			return n, err
+			return err
 		}
-		n += k
 	}
 	for _, e := range t.latestList {
 		r, err := e.build()
 		if err != nil {
-			return n, fmt.Errorf("build latest %s/%s: %w", e.key.topic, e.key.key, err)
+			return fmt.Errorf("build latest %s/%s: %w", e.key.topic, e.key.key, err)
 		}
 		if r == nil {
 			continue
@@ -242,7 +242,10 @@ func (t *Task) flush(produceChangelog func(r *kgo.Record, promise func(*kgo.Reco
 		t.env.produce(r)
 		t.stats.out++
 	}
-	return n, nil
+	clear(t.latest)
+	clear(t.latestList)
+	t.latestList = t.latestList[:0]
+	return nil
 }
 
 // dirty reports whether the open transaction has work for this task.

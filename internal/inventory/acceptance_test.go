@@ -186,9 +186,10 @@ func TestExactlyOnceThroughKills(t *testing.T) {
 }
 
 // TestTwoInstancesShareAndFailOver runs a second instance next to the first
-// mid-stream (a rebalance splits the partitions between them), then kills
-// the first for good (its partitions move to the second after the session
-// timeout), and checks the same guarantees.
+// mid-stream (a rebalance splits the partitions between them; each instance
+// runs two threads, so four group members), then kills the first for good
+// (its partitions move to the second after the session timeout), and checks
+// the same guarantees.
 func TestTwoInstancesShareAndFailOver(t *testing.T) {
 	env := testenv.Kafka(t)
 	names := applyTopics(t, env)
@@ -197,11 +198,11 @@ func TestTwoInstancesShareAndFailOver(t *testing.T) {
 	w.seed(t, cl)
 
 	f := newFleet(t, env)
-	f.start("inventory-0")
+	f.start("inventory-0", "STREAMS_THREADS=2")
 	done := make(chan int)
 	go func() { done <- w.drive(t, cl, 6, 6000, 14*time.Second) }()
 	time.Sleep(4 * time.Second)
-	f.start("inventory-1")
+	f.start("inventory-1", "STREAMS_THREADS=2")
 	time.Sleep(5 * time.Second)
 	f.kill("inventory-0")
 	poison := <-done

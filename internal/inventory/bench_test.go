@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/internal/inventory"
@@ -75,13 +77,20 @@ func runBench(b *testing.B, mode string, n, parts int) float64 {
 	loaded := preload(b, ctx, kc, names, n)
 	b.Logf("%s: loaded %d commands (%d stock adjustments + %d reserves) in %d partitions", mode, loaded, benchProducts, n, parts)
 
+	reg := prometheus.NewRegistry()
 	p := inventory.NewProcessor(names)
 	cfg := streams.DefaultConfig()
 	cfg.InstanceID = "bench-0"
 	if v, err := time.ParseDuration(os.Getenv("INVENTORY_BENCH_COMMIT_INTERVAL")); err == nil {
 		cfg.CommitInterval = v
 	}
-	opts := []streams.Opt{}
+	if v, err := strconv.Atoi(os.Getenv("INVENTORY_BENCH_THREADS")); err == nil {
+		cfg.Threads = v
+	}
+	opts := []streams.Opt{streams.WithRegisterer(reg)}
+	if os.Getenv("INVENTORY_BENCH_COMPRESSION") == "none" {
+		opts = append(opts, streams.WithKafkaOpts(kgo.ProducerBatchCompression(kgo.NoCompression())))
+	}
 	if mode == "at-least-once" {
 		opts = append(opts, streams.AtLeastOnce())
 	}
@@ -125,6 +134,7 @@ func runBench(b *testing.B, mode string, n, parts int) float64 {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	logCommits(b, reg)
 	return float64(loaded) / elapsed.Seconds()
 }
 
@@ -172,4 +182,31 @@ func preload(b *testing.B, ctx context.Context, kc config.Kafka, names kafka.Nam
 		b.Fatal(err)
 	}
 	return n + benchProducts
+}
+
+// logCommits logs the transactions' count and mean commit latency.
+func logCommits(b *testing.B, reg *prometheus.Registry) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "orderpipe_streams_txn_commits_total" || mf.GetName() == "orderpipe_streams_txn_aborts_total" {
+			for _, m := range mf.GetMetric() {
+				b.Logf("%s %v: %.0f", mf.GetName(), m.GetLabel(), m.GetCounter().GetValue())
+			}
+		}
+		if mf.GetName() != "orderpipe_streams_txn_commit_seconds" {
+			continue
+		}
+		var n uint64
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			n += m.GetHistogram().GetSampleCount()
+			sum += m.GetHistogram().GetSampleSum()
+		}
+		if n > 0 {
+			b.Logf("commits (per task): %d, mean commit %.1f ms", n, 1000*sum/float64(n))
+		}
+	}
 }

@@ -89,8 +89,8 @@ func newFleet(t *testing.T, env *testenv.KafkaEnv) *fleet {
 	return f
 }
 
-// start runs slot as a new process.
-func (f *fleet) start(slot string) {
+// start runs slot as a new process (extra: more KEY=value settings).
+func (f *fleet) start(slot string, extra ...string) {
 	f.t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -121,6 +121,7 @@ func (f *fleet) start(slot string) {
 		"KAFKA_SESSION_TIMEOUT=6s",
 		"KAFKA_TRANSACTION_TIMEOUT=10s",
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)
