@@ -7,7 +7,7 @@ TEST_TIMEOUT ?= 18m
 # Race-detector tests on 2 cores: keep parallel packages bounded.
 TEST_P ?= 2
 
-.PHONY: help run build test test-short lint vet fmt bench clean stack-up stack-down
+.PHONY: help run build test test-short lint vet fmt bench clean stack-up stack-down helm-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ build: ## build every binary into bin/
 test: ## the full suite with -race against real Apache Kafka, PostgreSQL and Redis
 	./scripts/with-stack.sh -- env ORDERPIPE_REQUIRE_REAL=1 LOCALSTACK_TEST=1 \
 		$(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./...
+
+helm-test: ## the chart (helm lint --strict, strict manifests, values schema), alerts (promtool) and dashboards; part of `make test`
+	./scripts/install-tools.sh helm promtool
+	$(GO) test -count=1 ./deploy/helm/...
 
 test-short: ## fast tests only: kfake for Kafka, PostgreSQL/Redis tests skipped
 	$(GO) test -short ./...
