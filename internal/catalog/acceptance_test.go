@@ -427,3 +427,54 @@ func walk(t testing.TB, h *harness, query string) []string {
 		cursor = next
 	}
 }
+
+// A miss storm on one cold key makes one Redis read: concurrent misses wait
+// for the first (singleflight). Redis is slowed down so that every request
+// arrives while the first read is in flight.
+func TestMissStormMakesOneRedisRead(t *testing.T) {
+	t.Parallel()
+	k, r := servers(t)
+	h := startCatalog(t, testConfig(k, r))
+	w := newWriter(t, k)
+	w.products(product("p-hot", "Doorbuster TV", "electronics", 19900, 1))
+	eventually(t, 30*time.Second, "p-hot projected", func() bool {
+		rec, err := h.svc.store.Get(context.Background(), "p-hot")
+		return err == nil && rec.Product != nil
+	})
+	h.svc.rdb.AddHook(slowReads{delay: 300 * time.Millisecond})
+	before := counterValue(h.svc.m.redis["hit"])
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			if got, err := h.try("GET", "/api/v1/products/p-hot", "", nil); err == nil && got.Status == 200 {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 50 {
+		t.Fatalf("%d of 50 reads answered 200", ok.Load())
+	}
+	if n := counterValue(h.svc.m.redis["hit"]) - before; n != 1 {
+		t.Fatalf("50 concurrent reads of a cold key made %v Redis reads, want 1", n)
+	}
+}
+
+// slowReads delays HMGET, the product read.
+type slowReads struct{ delay time.Duration }
+
+func (slowReads) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (s slowReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "hmget" {
+			time.Sleep(s.delay)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (slowReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
