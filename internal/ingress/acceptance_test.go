@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/internal/orderview"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
@@ -362,4 +363,30 @@ func tryPost(base, key, body string) (int, error) {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// TestListsAndFallsBackToPostgres: with the real read model (a migrated
+// PostgreSQL and a read-only pool), listing answers a page and a bad
+// cursor 400; GET of an order Redis does not know is a 404 from PostgreSQL.
+func TestListsAndFallsBackToPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.Postgres(t)
+	ctx := context.Background()
+	if _, err := orderstore.Migrate(ctx, dsn, nil); err != nil {
+		t.Fatal(err)
+	}
+	k := testenv.Kafka(t).Config
+	cfg := testConfig(k, redisConfig(testenv.Redis(t)))
+	cfg.Store = nil // the real one, built from cfg.Postgres
+	cfg.Postgres = config.Postgres{URL: dsn, MaxConns: 2}
+	h := startIngress(t, cfg)
+	if r := h.do("GET", "/api/v1/orders?customerId=nobody&pageSize=5", "", nil); r.Status != 200 || string(r.Raw) != "{\"items\":[]}\n" {
+		t.Fatalf("list = %d %s; want 200 with no items", r.Status, r.Raw)
+	}
+	if r := h.do("GET", "/api/v1/orders?customerId=nobody&cursor=forged", "", nil); r.Status != 400 {
+		t.Fatalf("forged cursor = %d %s; want 400", r.Status, r.Raw)
+	}
+	if r := h.do("GET", "/api/v1/orders/"+schemas.OrderID("x", "y"), "", nil); r.Status != 404 {
+		t.Fatalf("unknown order = %d %s; want 404", r.Status, r.Raw)
+	}
 }

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/orderpipe/orderpipe/internal/intake"
+	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/internal/orderview"
 	"github.com/orderpipe/orderpipe/pkg/problem"
 	"github.com/orderpipe/orderpipe/schemas"
@@ -86,6 +88,17 @@ func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	known, err := s.intake.Lookup(r.Context(), id)
+	if err != nil {
+		// Redis does not know the order (its projection was rebuilt, or
+		// Redis is down): PostgreSQL has every order the sink has written.
+		v, perr := s.cfg.Store.Get(r.Context(), id)
+		switch {
+		case perr == nil:
+			known, err = intake.Known{View: v}, nil
+		case errors.Is(err, intake.ErrNotFound) || errors.Is(perr, orderstore.ErrNotFound):
+			err = intake.ErrNotFound
+		}
+	}
 	switch {
 	case errors.Is(err, intake.ErrNotFound) || (err == nil && !s.owns(r, known)):
 		problem.Write(w, r, problem.New(http.StatusNotFound, "urn:orderpipe:problem:order-not-found", "no order "+id))
@@ -200,56 +213,44 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// OrderLister is the read model behind GET /api/v1/orders?customerId=…
-// (PostgreSQL, built with the order-processor).
-type OrderLister interface {
-	ListOrders(r *http.Request, q ListQuery) (OrderPage, error)
-}
-
-// ListQuery is a validated list request.
-type ListQuery struct {
-	CustomerID string
-	Cursor     string
-	PageSize   int
-}
-
-// OrderPage is one page of a customer's orders, newest first.
-type OrderPage struct {
-	Items      []orderview.View `json:"items"`
-	NextCursor string           `json:"nextCursor,omitempty"`
+// OrderStore is the PostgreSQL read model of orders (orderstore.Reader).
+// Its errors carry their RFC 9457 problem (400, 404 or 503).
+type OrderStore interface {
+	List(ctx context.Context, customerID, cursor string, pageSize int) (orderstore.Page, error)
+	Get(ctx context.Context, orderID string) (orderview.View, error)
 }
 
 // listOrders is GET /api/v1/orders?customerId=&cursor=&pageSize=.
 func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	lq := ListQuery{CustomerID: q.Get("customerId"), Cursor: q.Get("cursor"), PageSize: 20}
+	customerID, pageSize := q.Get("customerId"), orderstore.DefaultPageSize
 	var errs []problem.FieldError
-	if lq.CustomerID == "" {
+	if customerID == "" {
 		errs = append(errs, problem.FieldError{Field: "customerId", Message: "is required"})
 	}
 	if raw := q.Get("pageSize"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 100 {
+		if err != nil || n < 1 || n > orderstore.MaxPageSize {
 			errs = append(errs, problem.FieldError{Field: "pageSize", Message: "must be an integer between 1 and 100"})
 		}
-		lq.PageSize = n
+		pageSize = n
 	}
 	if len(errs) > 0 {
 		problem.Write(w, r, intake.Invalid(errs))
 		return
 	}
-	if sub := subjectOf(r.Context()); sub != "" && sub != lq.CustomerID {
+	if sub := subjectOf(r.Context()); sub != "" && sub != customerID {
 		problem.Write(w, r, problem.New(http.StatusForbidden, "urn:orderpipe:problem:forbidden", "you may list only your own orders"))
 		return
 	}
-	if s.cfg.Lister == nil {
-		problem.Write(w, r, problem.New(http.StatusNotImplemented, "urn:orderpipe:problem:not-implemented", "listing orders arrives with the order-processor's PostgreSQL read model"))
-		return
-	}
-	page, err := s.cfg.Lister.ListOrders(r, lq)
+	page, err := s.cfg.Store.List(r.Context(), customerID, q.Get("cursor"), pageSize)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	if page.Items == nil {
+		page.Items = []orderview.View{}
+	}
+	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, page)
 }

@@ -42,6 +42,7 @@ func testConfig(k config.Kafka, r config.Redis) Config {
 	cfg.Intake.BreakerDelay = time.Second
 	cfg.Intake.ScopeRPS = 0
 	cfg.Auth.Refresh = time.Minute
+	cfg.Store = fakeStore{}
 	return cfg
 }
 

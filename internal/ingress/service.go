@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/orderpipe/orderpipe/internal/intake"
+	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
@@ -32,16 +33,17 @@ const DefaultAddr = ":8081"
 type Config struct {
 	Kafka        config.Kafka
 	Redis        config.Redis
-	Postgres     config.Postgres // the read-only pool of GET /api/v1/orders?customerId= (order-processor issue)
+	Postgres     config.Postgres // the read-only pool behind GET /api/v1/orders?customerId= and the GET fallback
 	Intake       intake.Config
 	Auth         Auth
 	MaxBodyBytes int
 	MaxWait      time.Duration
 
-	// Lister answers GET /api/v1/orders?customerId=… (not a setting: the
-	// order-processor's PostgreSQL read model is wired here, or a test's).
-	// Nil answers 501.
-	Lister OrderLister
+	// Store is the PostgreSQL read model (internal/orderstore) behind
+	// GET /api/v1/orders?customerId=… and the fallback of GET
+	// /api/v1/orders/{id} when Redis does not know the order. Not a setting:
+	// nil means a read-only pool on Postgres (connected lazily).
+	Store OrderStore
 }
 
 // Register binds the settings.
@@ -79,6 +81,8 @@ type Service struct {
 	intake   *intake.Intake
 	auth     *authenticator
 	waiter   Waiter
+
+	closePool func()
 }
 
 // New builds the ingress.
@@ -94,6 +98,7 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 		producer.Close()
 		return nil, err
 	}
+	closePool := func() {}
 	in, err := intake.New(cfg.Intake, intake.Deps{Kafka: cfg.Kafka, Redis: cfg.Redis, Producer: producer, RDB: rdb,
 		Logger: env.Logger, Metrics: env.Metrics, Tracer: env.Tracer})
 	if err != nil {
@@ -101,7 +106,17 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 		_ = rdb.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, producer: producer, rdb: rdb, intake: in}
+	if cfg.Store == nil {
+		pool, err := orderstore.NewReadOnlyPool(ctx, cfg.Postgres)
+		if err != nil {
+			producer.Close()
+			_ = rdb.Close()
+			return nil, err
+		}
+		cfg.Store = orderstore.NewReader(pool)
+		closePool = pool.Close
+	}
+	s := &Service{cfg: cfg, producer: producer, rdb: rdb, intake: in, closePool: closePool}
 	s.waiter = &projectionWaiter{intake: in, poll: 50 * time.Millisecond}
 	if cfg.Auth.enabled() {
 		if s.auth, err = newAuthenticator(ctx, cfg.Auth, env.Logger); err != nil {
@@ -149,5 +164,6 @@ func (s *Service) Close(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("flush: %w", ferr))
 	}
 	s.producer.Close()
+	s.closePool()
 	return errors.Join(err, s.rdb.Close())
 }
