@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,15 +100,54 @@ type Builder struct {
 	StateTopic, EventsTopic string
 }
 
-// Build groups records (in offset order per partition) into a batch. from
+// Decoded is a record with its decoding done: at most one of Order and
+// History is set; Poison says why it cannot be written; neither and no
+// Poison means there is nothing to write (an unknown event type, a
+// tombstone).
+type Decoded struct {
+	Record  Record
+	Order   *OrderRow
+	History *HistoryRow
+	Poison  string
+}
+
+// Decode decodes records. It needs no position, so the sink decodes the
+// next poll while the previous batch is being written.
+func (b Builder) Decode(records []Record) []Decoded {
+	out := make([]Decoded, len(records))
+	for i, r := range records {
+		d := Decoded{Record: r}
+		var err error
+		switch r.Topic {
+		case b.StateTopic:
+			d.Order, err = decodeState(r)
+		case b.EventsTopic:
+			d.History, err = decodeEvent(r)
+		}
+		if err != nil {
+			d.Poison = err.Error()
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// Build is Assemble(Decode(records), from).
+func (b Builder) Build(records []Record, from func(TP) (int64, bool)) Batch {
+	return Assemble(b.Decode(records), from)
+}
+
+// Assemble groups decoded records (in offset order per partition) into a
+// batch: the newest state per order, the first history row per status. from
 // gives each partition's stored position; records below it were already
 // written (a stale fetch after a seek) and are dropped, as are records of
-// partitions from does not know (no longer assigned).
-func (b Builder) Build(records []Record, from func(TP) (int64, bool)) Batch {
+// partitions from does not know (no longer assigned, or fenced).
+func Assemble(decoded []Decoded, from func(TP) (int64, bool)) Batch {
 	batch := Batch{Spans: map[TP]Span{}}
 	orders := map[string]int{} // orderId → index in batch.Orders
 	history := map[[2]string]bool{}
-	for _, r := range records {
+	for _, d := range decoded {
+		r := d.Record
 		tp := TP{r.Topic, r.Partition}
 		pos, ok := from(tp)
 		if !ok || r.Offset < pos {
@@ -119,37 +160,23 @@ func (b Builder) Build(records []Record, from func(TP) (int64, bool)) Batch {
 		span.Last = max(span.Last, r.Offset)
 		batch.Spans[tp] = span
 		batch.Records++
-		switch r.Topic {
-		case b.StateTopic:
-			row, skip, err := decodeState(r)
-			switch {
-			case err != nil:
-				batch.Poison = append(batch.Poison, Poison{r, err.Error()})
-			case skip:
-				batch.Skipped++
-			default:
-				if i, ok := orders[row.OrderID]; ok {
-					if row.Version > batch.Orders[i].Version {
-						batch.Orders[i] = row
-					}
-				} else {
-					orders[row.OrderID] = len(batch.Orders)
-					batch.Orders = append(batch.Orders, row)
+		switch {
+		case d.Poison != "":
+			batch.Poison = append(batch.Poison, Poison{r, d.Poison})
+		case d.Order != nil:
+			if i, ok := orders[d.Order.OrderID]; ok {
+				if d.Order.Version > batch.Orders[i].Version {
+					batch.Orders[i] = *d.Order
 				}
+			} else {
+				orders[d.Order.OrderID] = len(batch.Orders)
+				batch.Orders = append(batch.Orders, *d.Order)
 			}
-		case b.EventsTopic:
-			row, skip, err := decodeEvent(r)
-			switch {
-			case err != nil:
-				batch.Poison = append(batch.Poison, Poison{r, err.Error()})
-			case skip:
-				batch.Skipped++
-			default:
-				k := [2]string{row.OrderID, row.Status}
-				if !history[k] {
-					history[k] = true
-					batch.History = append(batch.History, row)
-				}
+		case d.History != nil:
+			k := [2]string{d.History.OrderID, d.History.Status}
+			if !history[k] {
+				history[k] = true
+				batch.History = append(batch.History, *d.History)
 			}
 		default:
 			batch.Skipped++
@@ -161,50 +188,78 @@ func (b Builder) Build(records []Record, from func(TP) (int64, bool)) Batch {
 // Empty reports whether the batch covers no partition at all.
 func (b Batch) Empty() bool { return len(b.Spans) == 0 }
 
+// stateValue is what the sink reads of an orders.state.v1 value
+// (schemas.OrderState, with the address kept as raw JSON for the jsonb
+// column instead of decoded and encoded again).
+type stateValue struct {
+	OrderID         string               `json:"orderId"`
+	Version         int64                `json:"version"`
+	Status          string               `json:"status"`
+	CustomerID      string               `json:"customerId"`
+	ShippingAddress json.RawMessage      `json:"shippingAddress"`
+	Lines           []schemas.Line       `json:"lines"`
+	Currency        string               `json:"currency"`
+	PricedLines     []schemas.PricedLine `json:"pricedLines"`
+	Total           *schemas.Money       `json:"total"`
+	Reason          string               `json:"reason"`
+	CreatedAt       time.Time            `json:"createdAt"`
+	UpdatedAt       time.Time            `json:"updatedAt"`
+}
+
+// eventValue is what the sink reads of an orders.events.v1 value.
+type eventValue struct {
+	Type       string    `json:"type"`
+	OrderID    string    `json:"orderId"`
+	Version    int64     `json:"version"`
+	CustomerID string    `json:"customerId"`
+	Currency   string    `json:"currency"`
+	OccurredAt time.Time `json:"occurredAt"`
+	Reason     string    `json:"reason"`
+}
+
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 
-func decodeState(r Record) (OrderRow, bool, error) {
+func decodeState(r Record) (*OrderRow, error) {
 	if r.Value == nil {
-		return OrderRow{}, true, nil // a tombstone: orderpipe writes none; nothing to do
+		return nil, nil // a tombstone: orderpipe writes none; nothing to do
 	}
-	var s schemas.OrderState
+	var s stateValue
 	if err := json.Unmarshal(r.Value, &s); err != nil {
-		return OrderRow{}, false, fmt.Errorf("order state is not valid JSON: %w", err)
+		return nil, fmt.Errorf("order state is not valid JSON: %w", err)
 	}
 	if err := checkOrder(s.OrderID, string(r.Key), s.Version, s.CustomerID, s.Currency); err != nil {
-		return OrderRow{}, false, err
+		return nil, err
 	}
 	if s.Status == "" {
-		return OrderRow{}, false, errors.New("order state without status")
+		return nil, errors.New("order state without status")
 	}
 	if len(s.Lines) < 1 || len(s.Lines) > 100 {
-		return OrderRow{}, false, fmt.Errorf("order state with %d lines, want 1..100", len(s.Lines))
+		return nil, fmt.Errorf("order state with %d lines, want 1..100", len(s.Lines))
 	}
-	addr, err := json.Marshal(s.ShippingAddress)
-	if err != nil {
-		return OrderRow{}, false, err
+	if len(s.ShippingAddress) == 0 || s.ShippingAddress[0] != '{' {
+		return nil, errors.New("order state without a shipping address object")
 	}
-	row := OrderRow{OrderID: s.OrderID, CustomerID: s.CustomerID, Status: s.Status, Version: s.Version,
-		Currency: s.Currency, ShippingAddress: addr, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	row := &OrderRow{OrderID: s.OrderID, CustomerID: s.CustomerID, Status: s.Status, Version: s.Version,
+		Currency: s.Currency, ShippingAddress: s.ShippingAddress, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
 		Lines: make([]LineRow, len(s.Lines))}
 	if s.Reason != "" {
 		row.Reason = &s.Reason
 	}
 	for i, l := range s.Lines {
 		if l.ProductID == "" || l.Quantity < 1 || l.Quantity > 9999 {
-			return OrderRow{}, false, fmt.Errorf("line %d: productId %q quantity %d", i+1, l.ProductID, l.Quantity)
+			return nil, fmt.Errorf("line %d: productId %q quantity %d", i+1, l.ProductID, l.Quantity)
 		}
 		row.Lines[i] = LineRow{LineNo: int32(i + 1), ProductID: l.ProductID, Quantity: int32(l.Quantity)}
 	}
-	if err := applyPrices(&row, s); err != nil {
-		return OrderRow{}, false, err
+	if err := applyPrices(row, s); err != nil {
+		return nil, err
 	}
-	return row, false, nil
+	return row, nil
 }
 
 // applyPrices sets line prices and the total, refusing an order whose money
 // does not add up: a corrupted row is worse than a dead letter.
-func applyPrices(row *OrderRow, s schemas.OrderState) error {
+func applyPrices(row *OrderRow, s stateValue) error {
 	var sum int64
 	for _, p := range s.PricedLines {
 		if p.LineNo < 1 || p.LineNo > len(row.Lines) {
@@ -259,32 +314,58 @@ func checkOrder(orderID, key string, version int64, customerID, currency string)
 	return nil
 }
 
-func decodeEvent(r Record) (HistoryRow, bool, error) {
+func decodeEvent(r Record) (*HistoryRow, error) {
 	if r.Value == nil {
-		return HistoryRow{}, true, nil
-	}
-	var ev schemas.OrderEvent
-	if err := json.Unmarshal(r.Value, &ev); err != nil {
-		return HistoryRow{}, false, fmt.Errorf("order event is not valid JSON: %w", err)
+		return nil, nil
 	}
 	typ := r.CEType
+	if typ != "" {
+		if _, known := schemas.StatusOfEvent(typ); !known {
+			return nil, nil // a newer event type: not ours to record
+		}
+	}
+	var ev eventValue
+	if err := json.Unmarshal(r.Value, &ev); err != nil {
+		return nil, fmt.Errorf("order event is not valid JSON: %w", err)
+	}
 	if typ == "" {
 		typ = ev.Type
 	}
 	status, known := schemas.StatusOfEvent(typ)
 	if !known {
-		return HistoryRow{}, true, nil // a newer event type: not ours to record
+		return nil, nil
 	}
 	if err := checkOrder(ev.OrderID, string(r.Key), ev.Version, ev.CustomerID, ev.Currency); err != nil {
-		return HistoryRow{}, false, err
+		return nil, err
 	}
 	id := r.CEID
 	if id == "" {
 		id = fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
 	}
-	row := HistoryRow{OrderID: ev.OrderID, Status: status, Version: ev.Version, EventID: id, EventType: typ, OccurredAt: ev.OccurredAt}
+	row := &HistoryRow{OrderID: ev.OrderID, Status: status, Version: ev.Version, EventID: id, EventType: typ, OccurredAt: ev.OccurredAt}
 	if ev.Reason != "" {
 		row.Reason = &ev.Reason
 	}
-	return row, false, nil
+	return row, nil
+}
+
+// DecodeParallel is Decode spread over the machine's cores for large polls.
+func (b Builder) DecodeParallel(records []Record) []Decoded {
+	workers := runtime.GOMAXPROCS(0)
+	if len(records) < 1024 || workers < 2 {
+		return b.Decode(records)
+	}
+	out := make([]Decoded, len(records))
+	chunk := (len(records) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(records); lo += chunk {
+		hi := min(lo+chunk, len(records))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			copy(out[lo:hi], b.Decode(records[lo:hi]))
+		}()
+	}
+	wg.Wait()
+	return out
 }

@@ -22,6 +22,7 @@ type metrics struct {
 	deadLetters prometheus.Counter
 	paused      prometheus.Gauge
 	duration    prometheus.Histogram
+	pollWait    prometheus.Histogram
 	positions   *prometheus.GaugeVec
 }
 
@@ -47,12 +48,14 @@ func newMetrics(reg prometheus.Registerer, group string) (*metrics, error) {
 			Help: "1 while the sink is waiting for PostgreSQL to come back."}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderpipe_order_sink_batch_seconds",
 			Help: "Time from poll to commit of a sink transaction.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
+		pollWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderpipe_order_sink_poll_wait_seconds",
+			Help: "Time the sink waited for records in a poll (long waits: caught up; short: busy).", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}),
 		positions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderpipe_order_sink_position",
 			Help: "Next offset stored in PostgreSQL per partition."}, []string{"topic", "partition"}),
 	}
 	if reg != nil {
 		for _, col := range []prometheus.Collector{m.batches, m.records, m.orders, m.history, m.skipped, m.fenced,
-			m.retries, m.deadLetters, m.paused, m.duration, m.positions} {
+			m.retries, m.deadLetters, m.paused, m.duration, m.pollWait, m.positions} {
 			if err := reg.Register(col); err != nil {
 				return nil, err
 			}

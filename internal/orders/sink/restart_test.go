@@ -35,11 +35,11 @@ func TestSinkCatchesUpAfterPostgresCrash(t *testing.T) {
 
 	f := newFixture(t, ctx, pg.DSN())
 	f.countAttempts(t, ctx)
-	os := orders(t.Name(), 600)
+	os := orders(t.Name(), 400)
 	s := f.saga(t, "saga")
 	reg, _ := f.runSink(t, f.sinkCfg("order-sink"), f.pool)
 
-	f.produce(t, ctx, s, os[:300], 5)
+	f.produce(t, ctx, s, os[:200], 10)
 	// Crash PostgreSQL while the sink is busy: wait for the first rows.
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		var n int
@@ -54,7 +54,7 @@ func TestSinkCatchesUpAfterPostgresCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	crashed := time.Now()
-	f.produce(t, ctx, s, os[300:], 5) // the rest of the pipeline keeps going
+	f.produce(t, ctx, s, os[200:], 10) // the rest of the pipeline keeps going
 	t.Logf("produced the second half with PostgreSQL down in %s", time.Since(crashed).Round(time.Millisecond))
 	for deadline := time.Now().Add(30 * time.Second); metric(t, reg, "orderpipe_order_sink_paused") != 1; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -75,6 +75,8 @@ type Sink struct {
 	client  *kgo.Client
 	dlq     *kgo.Client
 	m       *metrics
+	logger  *slog.Logger
+	opts    []kgo.Opt
 
 	mu    sync.Mutex
 	pos   map[TP]position // assigned partitions and their stored next offset
@@ -117,6 +119,7 @@ func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Reg
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
+	s.logger, s.opts = logger, opts
 	if s.client, err = kafka.NewConsumer(cfg.Kafka, logger, opts...); err != nil {
 		return nil, err
 	}
@@ -175,22 +178,28 @@ func (s *Sink) revoked(_ context.Context, _ *kgo.Client, lost map[string][]int32
 	}
 }
 
-// snapshot returns the positions to build a batch against, minus drop.
-func (s *Sink) snapshot(drop map[TP]bool) map[TP]position {
+// snapshot returns the positions to build a batch against.
+func (s *Sink) snapshot() positions {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[TP]position, len(s.pos))
+	out := make(positions, len(s.pos))
 	for tp, p := range s.pos {
-		if !drop[tp] {
-			out[tp] = p
-		}
+		out[tp] = p
 	}
 	return out
 }
 
+// positions are the assigned partitions' positions at one moment.
+type positions map[TP]position
+
+func (snap positions) from(tp TP) (int64, bool) {
+	p, ok := snap[tp]
+	return p.next, ok
+}
+
 // advance records committed positions, unless the partition changed hands
 // since the batch was built.
-func (s *Sink) advance(snap map[TP]position, next map[TP]int64) {
+func (s *Sink) advance(snap positions, next map[TP]int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for tp, n := range next {
@@ -200,14 +209,40 @@ func (s *Sink) advance(snap map[TP]position, next map[TP]int64) {
 	}
 }
 
+// errRewind says PostgreSQL's stored position of a partition is behind what
+// the sink has consumed (someone reset sink_offsets): the sink rejoins and
+// resumes from the stored positions.
+var errRewind = errors.New("sink: a stored position moved backwards")
+
 // Run consumes until ctx is done. It returns nil on shutdown and an error
 // only when the sink cannot go on.
 func (s *Sink) Run(ctx context.Context) error {
 	for {
+		err := s.consume(ctx)
+		if !errors.Is(err, errRewind) {
+			return err
+		}
+		s.log.Warn("a stored position moved backwards (sink_offsets reset?); rejoining to resume from PostgreSQL's positions")
+		s.client.Close()
+		s.mu.Lock()
+		s.pos, s.epoch = map[TP]position{}, s.epoch+1
+		s.mu.Unlock()
+		cl, err := kafka.NewConsumer(s.cfg.Kafka, s.logger, s.opts...)
+		if err != nil {
+			return err
+		}
+		s.client = cl
+	}
+}
+
+func (s *Sink) consume(ctx context.Context) error {
+	for {
+		polled := time.Now()
 		fetches := s.client.PollRecords(ctx, s.cfg.MaxBatch)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
+		s.m.pollWait.Observe(time.Since(polled).Seconds())
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				s.log.Warn("fetch error", "topic", t, "partition", p, "error", err)
@@ -237,43 +272,53 @@ func toRecord(r *kgo.Record) Record {
 		CEID: kafka.Header(r, kafka.HeaderID), CEType: kafka.Header(r, kafka.HeaderType), Headers: r.Headers}
 }
 
-// process writes one poll's records, dropping partitions another instance
-// has written meanwhile (fenced) and isolating records PostgreSQL refuses.
+// process writes one poll's records in one transaction. Fenced partitions
+// (PostgreSQL's position moved on: another sink wrote them, or our own
+// COMMIT went through although its answer was lost) are re-assembled from
+// the stored position — a poll's records of a partition are contiguous, so
+// those at or after it still are — and the transaction is retried. Records
+// PostgreSQL refuses are isolated.
 func (s *Sink) process(ctx context.Context, records []Record) error {
+	return s.write(ctx, s.builder.DecodeParallel(records), map[recordID]bool{})
+}
+
+// write writes decoded records in one transaction (see process); dead holds
+// what was dead-lettered already.
+func (s *Sink) write(ctx context.Context, decoded []Decoded, dead map[recordID]bool) error {
 	start := time.Now()
-	drop := map[TP]bool{}
-	dead := map[recordID]bool{} // dead-lettered already in this call
 	for {
-		snap := s.snapshot(drop)
-		batch := s.builder.Build(records, func(tp TP) (int64, bool) { p, ok := snap[tp]; return p.next, ok })
+		snap := s.snapshot()
+		batch := Assemble(decoded, snap.from)
 		if batch.Empty() {
 			return nil
 		}
 		if err := s.deadLetter(ctx, batch.Poison, dead); err != nil {
 			return err
 		}
+		built := time.Now()
 		res, err := retry(ctx, s, "write batch", func() (Result, error) { return s.store.Write(ctx, batch) })
 		var fenced *FencedError
 		switch {
 		case errors.As(err, &fenced):
-			s.fence(fenced)
-			for tp := range fenced.Stored {
-				drop[tp] = true
+			if err := s.fence(fenced, snap); err != nil {
+				return err
 			}
 			continue
 		case IsDataError(err):
 			s.log.Warn("PostgreSQL refused a batch; writing it record by record to find the bad one", "error", err)
-			return s.isolate(ctx, records, drop, dead)
+			return s.isolate(ctx, decoded, dead)
 		case err != nil:
 			return err
 		}
 		s.committed(batch, snap, res, time.Since(start))
+		s.log.Debug("batch committed", "records", batch.Records, "orders", res.Orders, "history", res.History,
+			"decode", built.Sub(start), "write", time.Since(built))
 		return nil
 	}
 }
 
 // committed updates positions, metrics and the Kafka commit after a batch.
-func (s *Sink) committed(b Batch, snap map[TP]position, res Result, took time.Duration) {
+func (s *Sink) committed(b Batch, snap positions, res Result, took time.Duration) {
 	next := make(map[TP]int64, len(b.Spans))
 	commit := map[string]map[int32]kgo.EpochOffset{}
 	for tp, span := range b.Spans {
@@ -294,25 +339,26 @@ func (s *Sink) committed(b Batch, snap map[TP]position, res Result, took time.Du
 	})
 }
 
-// fence seeks fenced partitions to what PostgreSQL holds.
-func (s *Sink) fence(f *FencedError) {
-	seek := map[string]map[int32]kgo.EpochOffset{}
-	s.mu.Lock()
-	for tp, stored := range f.Stored {
-		if cur, ok := s.pos[tp]; ok {
-			s.pos[tp] = position{next: stored, epoch: cur.epoch}
-		}
-		if stored >= 0 {
-			if seek[tp.Topic] == nil {
-				seek[tp.Topic] = map[int32]kgo.EpochOffset{}
-			}
-			seek[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: stored}
-		}
-	}
-	s.mu.Unlock()
+// fence moves fenced partitions' positions forward to what PostgreSQL
+// holds. A stored position behind ours cannot be reached from the records
+// at hand: errRewind.
+func (s *Sink) fence(f *FencedError, snap positions) error {
 	s.m.fenced.Add(float64(len(f.Stored)))
-	s.log.Info("fenced: partitions were written by another sink (or by our own ambiguous commit); seeking", "positions", fmtPositions(f.Stored))
-	s.client.SetOffsets(seek)
+	s.log.Info("fenced: PostgreSQL's positions moved on (another sink, or our own commit whose answer was lost); continuing from them",
+		"positions", fmtPositions(f.Stored))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tp, stored := range f.Stored {
+		cur, ok := s.pos[tp]
+		if !ok || cur.epoch != snap[tp].epoch {
+			continue // revoked or reassigned meanwhile: the assignment loads its own position
+		}
+		if stored < cur.next {
+			return errRewind
+		}
+		s.pos[tp] = position{next: stored, epoch: cur.epoch}
+	}
+	return nil
 }
 
 type recordID struct {
@@ -320,12 +366,13 @@ type recordID struct {
 	offset int64
 }
 
-// isolate writes records one at a time; a record PostgreSQL refuses is
-// dead-lettered and the partition moves past it.
-func (s *Sink) isolate(ctx context.Context, records []Record, drop map[TP]bool, dead map[recordID]bool) error {
-	sorted := append([]Record(nil), records...)
+// isolate writes records one at a time until it meets the one PostgreSQL
+// refuses, dead-letters it, moves its partition past it, and goes back to
+// writing the rest in one transaction.
+func (s *Sink) isolate(ctx context.Context, decoded []Decoded, dead map[recordID]bool) error {
+	sorted := append([]Decoded(nil), decoded...)
 	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i], sorted[j]
+		a, b := sorted[i].Record, sorted[j].Record
 		if a.Topic != b.Topic {
 			return a.Topic < b.Topic
 		}
@@ -334,13 +381,10 @@ func (s *Sink) isolate(ctx context.Context, records []Record, drop map[TP]bool, 
 		}
 		return a.Offset < b.Offset
 	})
-	for _, r := range sorted {
-		tp := TP{r.Topic, r.Partition}
-		if drop[tp] {
-			continue
-		}
-		snap := s.snapshot(drop)
-		one := s.builder.Build([]Record{r}, func(tp TP) (int64, bool) { p, ok := snap[tp]; return p.next, ok })
+	for i := 0; i < len(sorted); i++ {
+		d := sorted[i]
+		snap := s.snapshot()
+		one := Assemble([]Decoded{d}, snap.from)
 		if one.Empty() {
 			continue
 		}
@@ -349,17 +393,23 @@ func (s *Sink) isolate(ctx context.Context, records []Record, drop map[TP]bool, 
 		}
 		res, err := retry(ctx, s, "write record", func() (Result, error) { return s.store.Write(ctx, one) })
 		if IsDataError(err) {
-			if err := s.deadLetter(ctx, []Poison{{Record: r, Reason: "PostgreSQL refused it: " + err.Error()}}, dead); err != nil {
+			if err := s.deadLetter(ctx, []Poison{{Record: d.Record, Reason: "PostgreSQL refused it: " + err.Error()}}, dead); err != nil {
 				return err
 			}
-			one = Batch{Spans: one.Spans}
-			res, err = retry(ctx, s, "skip record", func() (Result, error) { return s.store.Write(ctx, one) })
+			skip := Batch{Spans: one.Spans}
+			res, err = retry(ctx, s, "skip record", func() (Result, error) { return s.store.Write(ctx, skip) })
+			if err == nil {
+				s.committed(skip, snap, res, 0)
+				return s.write(ctx, decoded, dead)
+			}
 		}
 		var fenced *FencedError
 		switch {
 		case errors.As(err, &fenced):
-			s.fence(fenced)
-			drop[tp] = true
+			if err := s.fence(fenced, snap); err != nil {
+				return err
+			}
+			i-- // the same record against the moved position (skipped if below it)
 			continue
 		case err != nil:
 			return err

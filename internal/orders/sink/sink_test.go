@@ -27,7 +27,7 @@ func TestSinkWritesEveryOrderOnce(t *testing.T) {
 	defer cancel()
 	f := newFixture(t, ctx, testenv.Postgres(t))
 	f.countAttempts(t, ctx)
-	os := orders(t.Name(), 400)
+	os := orders(t.Name(), 300)
 	s := f.saga(t, "saga")
 
 	// An aborted transaction must leave no trace.
@@ -35,13 +35,13 @@ func TestSinkWritesEveryOrderOnce(t *testing.T) {
 	s.commit(ctx, append(f.records(t, ghost, 1, schemas.StatusPending), f.records(t, ghost, 2, schemas.StatusConfirmed)...), true)
 
 	reg, stop := f.runSink(t, f.sinkCfg("order-sink"), f.pool)
-	f.produce(t, ctx, s, os[:200], 25)
-	f.waitRows(t, ctx, os[:200], time.Minute)
+	f.produce(t, ctx, s, os[:150], 25)
+	f.waitRows(t, ctx, os[:150], time.Minute)
 	stop() // a restart mid-stream: the next sink resumes from PostgreSQL's offsets
 	committed := metric(t, reg, "orderpipe_order_sink_records_total")
 
 	reg2, _ := f.runSink(t, f.sinkCfg("order-sink"), f.pool)
-	f.produce(t, ctx, s, os[200:], 25)
+	f.produce(t, ctx, s, os[150:], 25)
 	f.waitRows(t, ctx, os, time.Minute)
 	f.verify(t, ctx, os)
 
@@ -209,7 +209,7 @@ func TestTwoSinksNeverWriteTheSameRecords(t *testing.T) {
 	defer cancel()
 	f := newFixture(t, ctx, testenv.Postgres(t))
 	f.countAttempts(t, ctx)
-	os := orders(t.Name(), 400)
+	os := orders(t.Name(), 300)
 	s := f.saga(t, "saga")
 
 	cfgA, cfgB := f.sinkCfg("sink-a"), f.sinkCfg("sink-b")
@@ -217,9 +217,9 @@ func TestTwoSinksNeverWriteTheSameRecords(t *testing.T) {
 	cfgA.MaxBatch, cfgB.MaxBatch = 50, 50
 	regA, _ := f.runSink(t, cfgA, f.pool)
 	regB, _ := f.runSink(t, cfgB, f.pool)
-	f.produce(t, ctx, s, os[:200], 10)
+	f.produce(t, ctx, s, os[:150], 15)
 	regC, _ := f.runSink(t, cfgA, f.pool) // joins group A: a rebalance mid-stream
-	f.produce(t, ctx, s, os[200:], 10)
+	f.produce(t, ctx, s, os[150:], 15)
 	f.waitRows(t, ctx, os, 2*time.Minute)
 	time.Sleep(500 * time.Millisecond) // let any late, losing batch try
 	f.verify(t, ctx, os)

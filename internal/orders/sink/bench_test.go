@@ -1,0 +1,155 @@
+package sink_test
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderpipe/orderpipe/internal/orders/sink"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
+	"github.com/orderpipe/orderpipe/schemas"
+)
+
+// benchOrders is how many orders one sink transaction carries in the write
+// benchmarks: ~8192 Kafka records (4 per order) at the default batch size.
+const benchOrders = 2048
+
+// stateRecord encodes o's state at version as the sink reads it.
+func stateRecord(topic string, offset int64, o order, version int64, status string) sink.Record {
+	b, _ := json.Marshal(o.state(version, status))
+	return sink.Record{Topic: topic, Offset: offset, Key: []byte(o.id), Value: b, CEType: schemas.TypeOrderState}
+}
+
+func eventRecord(topic string, offset int64, o order, version int64, status string) sink.Record {
+	ty, ev := o.event(version, status)
+	b, _ := json.Marshal(ev)
+	return sink.Record{Topic: topic, Offset: offset, Key: []byte(o.id), Value: b, CEType: ty, CEID: o.id + "/" + strconv.FormatInt(version, 10)}
+}
+
+// BenchmarkStoreWrite measures the sink's PostgreSQL side: decoded batches
+// of orders with 3 lines each written by Store.Write (fencing check, orders
+// + lines upsert, history insert, offsets, commit). One op = one order.
+//   - collapsed: placement and confirmation in the same batch (the newest
+//     state only: 1 order row + 3 lines + 2 history rows per order), the
+//     common case when the sink keeps up.
+//   - two-phase: placement and confirmation in different batches (each
+//     order's row and lines written twice), the worst case.
+func BenchmarkStoreWrite(b *testing.B) {
+	for _, mode := range []string{"collapsed", "two-phase"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			f := newFixture(b, ctx, testenv.Postgres(b))
+			store := sink.NewStore(f.pool, "bench")
+			builder := sink.Builder{StateTopic: f.names.OrderState, EventsTopic: f.names.OrderEvents}
+			next := [2]int64{-1, -1}
+			write := func(records []sink.Record) {
+				from := func(tp sink.TP) (int64, bool) {
+					if tp.Topic == f.names.OrderState {
+						return next[0], true
+					}
+					return next[1], true
+				}
+				batch := builder.Build(records, from)
+				if _, err := store.Write(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				next[0] = batch.Spans[sink.TP{Topic: f.names.OrderState}].Last + 1
+				next[1] = batch.Spans[sink.TP{Topic: f.names.OrderEvents}].Last + 1
+			}
+			// Records are built before the clock starts: the benchmark times
+			// decoding and PostgreSQL, as the sink does them per poll.
+			var chunks [][]sink.Record
+			var offset int64
+			for done := 0; done < b.N; done += benchOrders {
+				n := min(benchOrders, b.N-done)
+				placed, confirmed := make([]sink.Record, 0, 2*n), make([]sink.Record, 0, 2*n)
+				for i := range n {
+					o := order{id: schemas.OrderID(mode+b.Name(), strconv.Itoa(done+i)), n: done + i, outcome: schemas.StatusConfirmed}
+					placed = append(placed, stateRecord(f.names.OrderState, offset+int64(i), o, 1, schemas.StatusPending),
+						eventRecord(f.names.OrderEvents, offset+int64(i), o, 1, schemas.StatusPending))
+					confirmed = append(confirmed, stateRecord(f.names.OrderState, offset+int64(n+i), o, 2, schemas.StatusConfirmed),
+						eventRecord(f.names.OrderEvents, offset+int64(n+i), o, 2, schemas.StatusConfirmed))
+				}
+				offset += int64(2 * n)
+				if mode == "collapsed" {
+					chunks = append(chunks, append(placed, confirmed...))
+				} else {
+					chunks = append(chunks, placed, confirmed)
+				}
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for _, c := range chunks {
+				write(c)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
+			b.ReportMetric(float64(b.N*6)/elapsed.Seconds(), "rows/s")
+			var n int
+			if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE status = 'CONFIRMED'`).Scan(&n); err != nil || n != b.N {
+				b.Fatalf("%d confirmed rows, want %d (%v)", n, b.N, err)
+			}
+		})
+	}
+}
+
+// BenchmarkSinkFromKafka measures the whole sink: b.N orders (3 lines)
+// written by a transactional producer as the saga writes them (placed, then
+// confirmed: 4 records per order on 12 partitions per topic) before the
+// clock starts; then a sink starts from nothing and the clock runs until
+// every order is CONFIRMED in PostgreSQL with its history (every record
+// written). Run with -benchtime=Nx.
+func BenchmarkSinkFromKafka(b *testing.B) {
+	ctx := context.Background()
+	env := testenv.Kafka(b)
+	env.Config.OrderPartitions = 12
+	f := newFixtureOn(b, ctx, env, testenv.Postgres(b))
+	s := f.saga(b, "bench-saga")
+	os := make([]order, b.N)
+	for i := range os {
+		os[i] = order{id: schemas.OrderID(b.Name(), strconv.Itoa(i)), n: i, outcome: schemas.StatusConfirmed}
+	}
+	// 500 orders per transaction; confirmations trail placements by one
+	// transaction, as a busy saga interleaves them.
+	var prev []*kgo.Record
+	for i := 0; i < len(os); i += 500 {
+		var recs []*kgo.Record
+		for _, o := range os[i:min(i+500, len(os))] {
+			recs = append(recs, f.recordsFast(o, 1, schemas.StatusPending)...)
+		}
+		s.commit(ctx, append(recs, prev...), false)
+		prev = prev[:0]
+		for _, o := range os[i:min(i+500, len(os))] {
+			prev = append(prev, f.recordsFast(o, 2, schemas.StatusConfirmed)...)
+		}
+	}
+	s.commit(ctx, prev, false)
+
+	b.ResetTimer()
+	start := time.Now()
+	reg, stop := f.runSink(b, sink.Config{Kafka: f.kafka, Group: f.kafka.TopicPrefix + "bench-sink"}, f.pool)
+	for {
+		var n, h int
+		if err := f.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders WHERE status = 'CONFIRMED'), (SELECT count(*) FROM order_status_history)`).Scan(&n, &h); err != nil {
+			b.Fatal(err)
+		}
+		if n == b.N && h == 2*b.N {
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			b.Fatalf("%d of %d orders after 10 minutes", n, b.N)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	stop()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
+	b.ReportMetric(metric(b, reg, "orderpipe_order_sink_records_total")/elapsed.Seconds(), "records/s")
+	b.ReportMetric(metric(b, reg, "orderpipe_order_sink_batches_total"), "txns")
+}
