@@ -148,6 +148,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
+	// The duration stops new orders; requests already sent finish (bounded
+	// by the per-request timeout) so their answers are counted.
+	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	c := &counters{hist: hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
@@ -155,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	s := &sender{cfg: cfg, c: c, client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
-		target: strings.TrimRight(cfg.URL, "/") + "/api/v1/orders", run: fmt.Sprintf("%x", seed)}
+		target: strings.TrimRight(cfg.URL, "/") + "/api/v1/orders", run: fmt.Sprintf("%x", seed), reqCtx: reqCtx}
 	start := time.Now()
 	stopProgress := progress(cfg.Progress, c, start)
 	if cfg.Mode == ModeRate {
@@ -242,20 +245,23 @@ func (s *sender) order(ctx context.Context, o order, due time.Time, plan resendP
 	switch plan {
 	case resendConcurrently:
 		var wg sync.WaitGroup
-		wg.Go(func() { s.send(ctx, o, time.Now()) })
 		s.c.resends.Add(1)
-		s.send(ctx, o, due)
+		wg.Go(func() { s.send(o, time.Now()) })
+		s.send(o, due)
 		wg.Wait()
 	case resendAfter:
-		s.send(ctx, o, due)
-		s.c.resends.Add(1)
-		s.send(ctx, o, time.Now())
+		s.send(o, due)
+		if ctx.Err() == nil {
+			s.c.resends.Add(1)
+			s.send(o, time.Now())
+		}
 	default:
-		s.send(ctx, o, due)
+		s.send(o, due)
 	}
 }
 
 type sender struct {
+	reqCtx context.Context // requests run under it: the caller's context, not the run's deadline
 	cfg    Config
 	c      *counters
 	client *http.Client
@@ -263,7 +269,8 @@ type sender struct {
 	run    string
 }
 
-func (s *sender) send(ctx context.Context, o order, due time.Time) {
+func (s *sender) send(o order, due time.Time) {
+	ctx := s.reqCtx
 	if ctx.Err() != nil {
 		return
 	}

@@ -96,6 +96,9 @@ func TestBoundedByDuration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.Latency.TotalCount() != res.Sent || res.ByStatus[202] != res.Sent {
+		t.Fatalf("requests in flight at the deadline were not counted: sent %d, answered %v", res.Sent, res.ByStatus)
+	}
 	if time.Since(start) > 5*time.Second || res.Sent == 0 || res.Sent > 100 {
 		t.Fatalf("a 300ms run at 200/s sent %d in %s", res.Sent, time.Since(start))
 	}
