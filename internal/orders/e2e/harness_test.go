@@ -71,7 +71,7 @@ func newPipeline(t *testing.T, dsn string, pg *localstack.Postgres) *pipeline {
 	p.seedCl = cl
 	p.startIngress()
 	p.stopInv = p.startInventory()
-	p.orders = newProcesses(t, p.processorEnv())
+	p.orders = newProcesses(t, binary(t, "order-processor"), p.processorEnv())
 	return p
 }
 
@@ -169,31 +169,30 @@ func (p *pipeline) processorEnv() []string {
 }
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu  sync.Mutex
+	binaries = map[string]string{}
 )
 
-// processorBinary builds cmd/order-processor once per test process (without
-// -race: it is the system under test, run as a real OS process).
-func processorBinary(t *testing.T) string {
+// binary builds cmd/<name> once per test process (without -race: it is a
+// system under test, run as a real OS process) and returns its path.
+func binary(t testing.TB, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "order-processor-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "order-processor")
-		out, err := exec.Command(goBinary(), "build", "-o", binPath, "github.com/orderpipe/orderpipe/cmd/order-processor").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := binaries[name]; ok {
+		return p
 	}
-	return binPath
+	dir, err := os.MkdirTemp("", "orderpipe-e2e-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	out, err := exec.Command(goBinary(), "build", "-o", p, "github.com/orderpipe/orderpipe/cmd/"+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
+	}
+	binaries[name] = p
+	return p
 }
 
 // goBinary is the go command that runs this test (GOROOT/bin/go, as `go
@@ -212,9 +211,9 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// processes runs order-processor slots as child processes.
+// processes runs slots of one service binary as child processes.
 type processes struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	env  []string
 	dir  string
@@ -223,8 +222,8 @@ type processes struct {
 	runs int
 }
 
-func newProcesses(t *testing.T, env []string) *processes {
-	ps := &processes{t: t, bin: processorBinary(t), env: env, dir: t.TempDir(), cmds: map[string]*exec.Cmd{}}
+func newProcesses(t testing.TB, bin string, env []string) *processes {
+	ps := &processes{t: t, bin: bin, env: env, dir: t.TempDir(), cmds: map[string]*exec.Cmd{}}
 	t.Cleanup(func() {
 		ps.mu.Lock()
 		defer ps.mu.Unlock()
@@ -258,8 +257,8 @@ func waitOrKill(cmd *exec.Cmd, d time.Duration) {
 	}
 }
 
-// start runs slot as a new process.
-func (ps *processes) start(slot string) {
+// start runs slot as a new process, with extra environment variables.
+func (ps *processes) start(slot string, env ...string) {
 	ps.t.Helper()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -273,7 +272,7 @@ func (ps *processes) start(slot string) {
 	}
 	defer func() { _ = logf.Close() }() // the child has its own descriptor
 	cmd := exec.Command(ps.bin)
-	cmd.Env = append(append([]string(nil), ps.env...), "INSTANCE_ID="+slot)
+	cmd.Env = append(append(append([]string(nil), ps.env...), "INSTANCE_ID="+slot), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		ps.t.Fatal(err)

@@ -48,9 +48,11 @@ func DefaultConfig() Config {
 	return c
 }
 
-// timerEvery is how often pending sagas are checked for their deadline.
+// timerEvery is how often pending sagas are checked for their deadline: a
+// 60th of the timeout, between 100ms and 5s (each check reads every
+// pending saga of the task).
 func (c Config) timerEvery() time.Duration {
-	return min(max(c.Timeout/20, 100*time.Millisecond), time.Second)
+	return min(max(c.Timeout/60, 100*time.Millisecond), 5*time.Second)
 }
 
 // sweepEvery is how often the dedupe and held-cancel stores drop entries

@@ -274,5 +274,6 @@ func (p *Processor) apply(t *streams.Task, s saga.Saga, fx saga.Effects, stored 
 		}
 		p.m.finished(s, fx, t.Now())
 	}
-	return p.out.emit(t, fx)
+	p.out.emit(t, fx)
+	return nil
 }

@@ -42,7 +42,11 @@ func TestSagaOnKafka(t *testing.T) {
 	req.OrderID = schemas.OrderID("eve", "k2") // not the key's id
 	badRec.Value = jsonValue(t, req)
 
-	r.produce(r.cancel(cancelled.id(), "c-early")) // before its order
+	r.produce(r.cancel(cancelled.id(), "c-early")) // before its order: wait until the saga holds it
+	held := kafka.Changelog(r.env.Config.TopicPrefix, processor.Group, processor.StoreHeld)
+	if got := r.read(held, time.Minute, func(rs []*kgo.Record) bool { return len(rs) > 0 }); len(got) != 1 || string(got[0].Key) != cancelled.id() {
+		t.Fatalf("held cancels: %d records", len(got))
+	}
 	r.produce(fits.record(r), tooMany.record(r), unknown.record(r), fits.record(r), cancelled.record(r), badRec)
 	r.produce(conflict.record(r), fits.record(r))
 
@@ -129,6 +133,9 @@ func TestSagaOnKafka(t *testing.T) {
 	}
 	if len(sagaCmds) != 3+3+2+2+2+2 { // reserves, then commits or releases, per line; none for the held cancel
 		t.Errorf("%d inventory commands from the saga, want 14", len(sagaCmds))
+		for _, rec := range sagaCmds {
+			t.Logf("p%d@%d %s", rec.Partition, rec.Offset, rec.Value)
+		}
 	}
 	r.validateAll(v, sagaCmds)
 	last := map[string]schemas.OrderState{}

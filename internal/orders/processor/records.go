@@ -95,39 +95,26 @@ type writer struct {
 	names kafka.Names
 }
 
-func (w writer) emit(t *streams.Task, fx saga.Effects) error {
+func (w writer) emit(t *streams.Task, fx saga.Effects) {
 	ctx := t.Context()
 	for _, ev := range fx.Events {
-		r, err := w.record(ctx, w.names.OrderEvents, ev.OrderID, ev, ev.Type,
-			recordID("event", ev.OrderID, strconv.FormatInt(ev.Version, 10)), ev.OccurredAt)
-		if err != nil {
-			return err
-		}
-		t.Emit(r)
+		t.Emit(w.record(ctx, w.names.OrderEvents, ev.OrderID, appendEvent(make([]byte, 0, 512), ev), ev.Type,
+			recordID("event", ev.OrderID, strconv.FormatInt(ev.Version, 10)), ev.OccurredAt))
 	}
 	for _, c := range fx.Commands {
-		r, err := w.record(ctx, w.names.InventoryCommands, c.ProductID, c, schemas.TypeInventoryCommand,
-			recordID("command", c.Type, c.OrderID, strconv.Itoa(c.LineNo)), c.IssuedAt)
-		if err != nil {
-			return err
-		}
-		t.Emit(r)
+		t.Emit(w.record(ctx, w.names.InventoryCommands, c.ProductID, appendCommand(make([]byte, 0, 192), c), schemas.TypeInventoryCommand,
+			recordID("command", c.Type, c.OrderID, strconv.Itoa(c.LineNo)), c.IssuedAt))
 	}
 	if fx.State != nil {
 		st := *fx.State // captured: the latest of the transaction is built at commit
 		topic := w.names.OrderState
 		t.EmitLatest(topic, st.OrderID, func() (*kgo.Record, error) {
-			return w.record(ctx, topic, st.OrderID, st, schemas.TypeOrderState,
-				recordID("state", st.OrderID, strconv.FormatInt(st.Version, 10)), st.UpdatedAt)
+			return w.record(ctx, topic, st.OrderID, appendState(make([]byte, 0, 640), st), schemas.TypeOrderState,
+				recordID("state", st.OrderID, strconv.FormatInt(st.Version, 10)), st.UpdatedAt), nil
 		})
 	}
-	return nil
 }
 
-func (w writer) record(ctx context.Context, topic, key string, v any, ceType, id string, at time.Time) (*kgo.Record, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s for %s: %w", ceType, key, err)
-	}
-	return kafka.NewRecord(ctx, topic, []byte(key), b, kafka.Event{ID: id, Type: ceType, Source: Source, Time: at}), nil
+func (w writer) record(ctx context.Context, topic, key string, value []byte, ceType, id string, at time.Time) *kgo.Record {
+	return kafka.NewRecord(ctx, topic, []byte(key), value, kafka.Event{ID: id, Type: ceType, Source: Source, Time: at})
 }
