@@ -268,6 +268,10 @@ func TestRedisDownStillAccepts(t *testing.T) {
 			t.Fatalf("Redis down: %d %s; want 202 with the derived orderId", r.Status, r.Raw)
 		}
 	}
+	// Reads don't wait for Redis timeouts either: the fallback answers.
+	if g := h.do("GET", "/api/v1/orders/"+schemas.OrderID("c-redis", "r-down-0"), "", nil); g.Status != 404 || g.Elapsed > 2*time.Second {
+		t.Fatalf("GET with Redis down = %d in %s %s; want the fallback's 404 at once", g.Status, g.Elapsed, g.Raw)
+	}
 	if n := len(readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests)); n != 11 {
 		t.Fatalf("%d records, want 11", n)
 	}

@@ -17,6 +17,10 @@ var ErrNotFound = errors.New("intake: order not found")
 // ErrNoRedis is returned by Lookup when the intake runs without Redis.
 var ErrNoRedis = errors.New("intake: no Redis")
 
+// ErrRedisUnavailable is returned by Lookup while Redis keeps failing (its
+// circuit breaker is open): callers fall back without waiting for timeouts.
+var ErrRedisUnavailable = errors.New("intake: Redis unavailable")
+
 // Known is what Redis knows of an order: its projected view, or (before the
 // projection has it) the intake's own acceptance record.
 type Known struct {
@@ -31,13 +35,18 @@ func (in *Intake) Lookup(ctx context.Context, orderID string) (Known, error) {
 	if in.redisRDB == nil {
 		return Known{}, ErrNoRedis
 	}
+	if !in.redisCB.TryAcquirePermit() {
+		return Known{}, fmt.Errorf("intake: lookup %s: %w", orderID, ErrRedisUnavailable)
+	}
 	pipe := in.redisRDB.Pipeline()
 	viewCmd := pipe.Get(ctx, orderview.Key(in.prefix, orderID))
 	idemCmd := pipe.Get(ctx, in.idem.key(orderID))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		in.redisCB.RecordFailure()
 		in.m.redisErrors.Inc()
 		return Known{}, fmt.Errorf("intake: lookup %s: %w", orderID, err)
 	}
+	in.redisCB.RecordSuccess()
 	var k Known
 	idem, idemErr := decodeRecord(idemCmd.Val())
 	if idemErr == nil {
