@@ -30,7 +30,11 @@ func TestAcceptedOrderIsTheRecordInKafka(t *testing.T) {
 	applyTopics(t, k)
 	h := startIngress(t, testConfig(k, redisConfig(testenv.Redis(t))))
 
-	res := h.post("key-1", orderBody("cust-1", 2))
+	// The caller's trace continues into the record: same trace id, the
+	// producer span as parent.
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	res := h.do("POST", "/api/v1/orders", orderBody("cust-1", 2), map[string]string{"Idempotency-Key": "key-1",
+		"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
 	want := schemas.OrderID("cust-1", "key-1")
 	if res.Status != 202 || res.Body["orderId"] != want || res.Body["status"] != "ACCEPTED" || res.Header.Get("Location") != "/api/v1/orders/"+want {
 		t.Fatalf("POST = %d %s (Location %q); want 202 with orderId %s", res.Status, res.Raw, res.Header.Get("Location"), want)
@@ -47,6 +51,9 @@ func TestAcceptedOrderIsTheRecordInKafka(t *testing.T) {
 		if kafka.Header(r, hdr) == "" {
 			t.Errorf("record lacks header %s", hdr)
 		}
+	}
+	if tp := kafka.Header(r, "traceparent"); !strings.HasPrefix(tp, "00-"+traceID+"-") || strings.Contains(tp, "00f067aa0ba902b7") {
+		t.Errorf("record traceparent %q: want trace %s with the producer span as parent", tp, traceID)
 	}
 	var v schemas.OrderRequest
 	if err := json.Unmarshal(r.Value, &v); err != nil || v.OrderID != want || v.BodyHash == "" || v.Currency != "USD" || len(v.Lines) != 2 || v.IdempotencyKey != "key-1" || v.Scope != "cust-1" {
