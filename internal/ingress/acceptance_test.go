@@ -185,7 +185,7 @@ func TestKafkaDownAnswers503Fast(t *testing.T) {
 	if err := kc.StopBroker(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	bound := h.cfg.Intake.ProduceTimeout + 2*time.Second
+	bound := h.cfg.Intake.ProduceTimeout + 3*time.Second
 	var wg sync.WaitGroup
 	results := make([]response, 20)
 	for i := range results {
@@ -230,7 +230,7 @@ func TestDeadKafkaNever202(t *testing.T) {
 	t.Parallel()
 	k := config.Kafka{Brokers: []string{"127.0.0.1:1"}, ClientID: "dead", OrderPartitions: 3, ProductPartitions: 3, ReplicationFactor: 1, MinInsyncReplicas: 1}
 	h := startIngress(t, testConfig(k, redisConfig(testenv.Redis(t))))
-	bound := h.cfg.Intake.ProduceTimeout + 2*time.Second
+	bound := h.cfg.Intake.ProduceTimeout + 3*time.Second
 	for i := range 3 {
 		r := h.post(fmt.Sprintf("dead-%d", i), orderBody("c-dead", 1))
 		if r.Status != 503 || r.Elapsed > bound {
