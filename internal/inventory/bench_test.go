@@ -117,7 +117,7 @@ func runBench(b *testing.B, mode string, n, parts int) float64 {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -41,11 +40,15 @@ func processorBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "inventory-processor")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
+		}
 		cmd := exec.Command(goBin, "build", "-o", binPath, "github.com/orderpipe/orderpipe/cmd/inventory-processor")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -102,7 +105,7 @@ func (f *fleet) start(slot string, extra ...string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }() // the child holds its own descriptor
 	kc := f.env.Config
 	cmd := exec.Command(f.bin)
 	cmd.Env = []string{
