@@ -101,3 +101,21 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestReadmeListsPanelsAndAlerts: the README's "Dashboards and alerts"
+// section names every panel with its query and every alert.
+func TestReadmeListsPanelsAndAlerts(t *testing.T) {
+	readme := string(must(os.ReadFile("../../README.md")))
+	for _, q := range dashboardQueries(t) {
+		if !strings.Contains(readme, strings.ReplaceAll(q.expr, "|", `\|`)) {
+			t.Errorf("README lacks %s: %s", q.what, q.expr)
+		}
+	}
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" && !strings.Contains(readme, "["+r.Alert+"]") {
+				t.Errorf("README lacks alert %s", r.Alert)
+			}
+		}
+	}
+}

@@ -267,7 +267,7 @@ func checkPod(t *testing.T, name string, spec corev1.PodSpec, drain int64, proce
 
 func TestTemplateProduction(t *testing.T) {
 	ms := render(t, "-f", "orderpipe/ci/production-values.yaml")
-	want := map[string]int{"ScaledObject": 2, "HorizontalPodAutoscaler": 2, "Ingress": 1, "Secret": 0, "PrometheusRule": 1}
+	want := map[string]int{"ScaledObject": 2, "HorizontalPodAutoscaler": 2, "Ingress": 1, "Secret": 0, "PrometheusRule": 1, "ConfigMap": 1}
 	for kind, n := range want {
 		if got := count(ms, kind); got != n {
 			t.Errorf("%d %s, want %d", got, kind, n)

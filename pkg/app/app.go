@@ -135,6 +135,7 @@ func Run(ctx context.Context, name string, common Common, build Builder, opts Op
 
 	env := &Env{Name: name, Logger: logger, Metrics: telemetry.NewRegistry(), Tracer: tp, Health: health.NewRegistry(2 * time.Second)}
 	router := mux.NewRouter()
+	router.Use(httpmw.TagRoute) // route labels of the HTTP metrics
 	router.NotFoundHandler = http.HandlerFunc(problem.NotFound)
 	router.MethodNotAllowedHandler = http.HandlerFunc(problem.MethodNotAllowed)
 	env.Health.Routes(router)

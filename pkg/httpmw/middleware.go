@@ -4,6 +4,7 @@
 package httpmw
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -71,7 +72,28 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// routeKey holds a request's *routeHolder: Chain wraps the router, so the
+// matched route is only known inside it (TagRoute), not on Chain's request.
+type routeKey struct{}
+
+type routeHolder struct{ name string }
+
+// TagRoute is a mux middleware (router.Use) that records the matched
+// route's path template for Chain's metrics; without it every request is
+// labelled route="unmatched".
+func TagRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
+			h.name = routeName(r)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func routeName(r *http.Request) string {
+	if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok && h.name != "" {
+		return h.name
+	}
 	if cur := mux.CurrentRoute(r); cur != nil {
 		if tpl, err := cur.GetPathTemplate(); err == nil {
 			return tpl
@@ -98,6 +120,7 @@ func Chain(h http.Handler, m *Metrics, tracer trace.Tracer, logger *slog.Logger)
 			defer span.End()
 			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("correlation.id", cid))
 		}
+		ctx = context.WithValue(ctx, routeKey{}, &routeHolder{})
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
 		m.inflight.Inc()
