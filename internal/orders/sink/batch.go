@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -347,25 +345,4 @@ func decodeEvent(r Record) (*HistoryRow, error) {
 		row.Reason = &ev.Reason
 	}
 	return row, nil
-}
-
-// DecodeParallel is Decode spread over the machine's cores for large polls.
-func (b Builder) DecodeParallel(records []Record) []Decoded {
-	workers := runtime.GOMAXPROCS(0)
-	if len(records) < 1024 || workers < 2 {
-		return b.Decode(records)
-	}
-	out := make([]Decoded, len(records))
-	chunk := (len(records) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := 0; lo < len(records); lo += chunk {
-		hi := min(lo+chunk, len(records))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			copy(out[lo:hi], b.Decode(records[lo:hi]))
-		}()
-	}
-	wg.Wait()
-	return out
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
@@ -38,8 +39,13 @@ type Config struct {
 	// Name owns the sink's rows in sink_offsets. Default: Group. Two sinks
 	// with the same Name fence each other whatever their groups.
 	Name string
-	// MaxBatch is the most records one transaction takes. Default 8192.
+	// MaxBatch is the most records one poll takes. Default 8192.
 	MaxBatch int
+	// Lanes is how many transactions write one poll in parallel, each for
+	// the partitions whose number is its lane modulo Lanes. An order's state
+	// and events share a partition number (co-partitioned by orderId), so
+	// lanes never touch the same rows. Default 4.
+	Lanes int
 	// MinBackoff and MaxBackoff bound the retry delay while PostgreSQL
 	// fails. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
@@ -57,6 +63,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 8192
+	}
+	if c.Lanes <= 0 {
+		c.Lanes = 4
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 100 * time.Millisecond
@@ -272,14 +281,26 @@ func toRecord(r *kgo.Record) Record {
 		CEID: kafka.Header(r, kafka.HeaderID), CEType: kafka.Header(r, kafka.HeaderType), Headers: r.Headers}
 }
 
-// process writes one poll's records in one transaction. Fenced partitions
+// process writes one poll's records, one transaction per lane. Fenced partitions
 // (PostgreSQL's position moved on: another sink wrote them, or our own
 // COMMIT went through although its answer was lost) are re-assembled from
 // the stored position — a poll's records of a partition are contiguous, so
 // those at or after it still are — and the transaction is retried. Records
 // PostgreSQL refuses are isolated.
 func (s *Sink) process(ctx context.Context, records []Record) error {
-	return s.write(ctx, s.builder.DecodeParallel(records), map[recordID]bool{})
+	lanes := make([][]Record, s.cfg.Lanes)
+	for _, r := range records {
+		l := int(r.Partition) % s.cfg.Lanes
+		lanes[l] = append(lanes[l], r)
+	}
+	var g errgroup.Group
+	for _, lane := range lanes {
+		if len(lane) == 0 {
+			continue
+		}
+		g.Go(func() error { return s.write(ctx, s.builder.Decode(lane), map[recordID]bool{}) })
+	}
+	return g.Wait()
 }
 
 // write writes decoded records in one transaction (see process); dead holds
