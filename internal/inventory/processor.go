@@ -25,6 +25,14 @@ const (
 	StoreAdjustments = "adjustments" // productId NUL adjustmentId → domain.Adjustment
 )
 
+// DefaultRetention is how long finished lines (released, committed,
+// rejected) and adjustment outcomes are kept for deduplication.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// maxExpiredPerPunctuation bounds the deletions one punctuation makes (and
+// so the transaction it lands in).
+const maxExpiredPerPunctuation = 10000
+
 // Processor is the inventory-processor's topology: it reads
 // inventory.commands.v1 with catalog.products.v1 as a table, keeps stock,
 // order lines and adjustments per product, and writes
@@ -37,13 +45,20 @@ type Processor struct {
 	products    *streams.TableDef[domain.Product]
 	outcomes    *prometheus.CounterVec
 	reserved    prometheus.Counter
+	expired     prometheus.Counter
+	retention   time.Duration
 	topo        *streams.Topology
 }
 
-// NewProcessor builds the topology on the topics under names.
-func NewProcessor(names kafka.Names) *Processor {
+// NewProcessor builds the topology on the topics under names, keeping
+// finished lines and adjustment outcomes for DefaultRetention.
+func NewProcessor(names kafka.Names) *Processor { return NewProcessorWithRetention(names, DefaultRetention) }
+
+// NewProcessorWithRetention is NewProcessor with another retention.
+func NewProcessorWithRetention(names kafka.Names, retention time.Duration) *Processor {
 	p := &Processor{
 		names:       names,
+		retention:   retention,
 		stock:       streams.NewStore(StoreStock, stockCodec),
 		lines:       streams.NewStore(StoreLines, lineCodec),
 		adjustments: streams.NewStore(StoreAdjustments, streams.JSON[domain.Adjustment](1)),
@@ -54,10 +69,15 @@ func NewProcessor(names kafka.Names) *Processor {
 		}, []string{"type", "outcome"}),
 	}
 	p.reserved = p.outcomes.WithLabelValues(schemas.CmdReserve, "reserved")
+	p.expired = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "orderpipe", Subsystem: "inventory", Name: "expired_total",
+		Help: "Finished lines and adjustment outcomes dropped after the retention.",
+	})
 	p.topo = streams.NewTopology(Group, kafka.ByProduct).
 		Input(names.InventoryCommands, p.Command).
 		Table(p.products).
-		Store(p.stock).Store(p.lines).Store(p.adjustments)
+		Store(p.stock).Store(p.lines).Store(p.adjustments).
+		Every(time.Minute, p.Expire)
 	return p
 }
 
@@ -65,7 +85,46 @@ func NewProcessor(names kafka.Names) *Processor {
 func (p *Processor) Topology() *streams.Topology { return p.topo }
 
 // Collectors are the processor's own metrics.
-func (p *Processor) Collectors() []prometheus.Collector { return []prometheus.Collector{p.outcomes} }
+func (p *Processor) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{p.outcomes, p.expired}
+}
+
+// Expire drops finished lines and adjustment outcomes older than the
+// retention. Reserved lines stay until they are released or committed (the
+// saga always sends one). A Reserve repeated after its line expired would
+// be decided anew; nothing repeats one that late (commands are produced
+// exactly once, and DLQ replays happen within days).
+func (p *Processor) Expire(t *streams.Task, now time.Time) error {
+	cutoff := now.Add(-p.retention)
+	var old []string
+	err := p.lines.Of(t).Range(func(k string, l domain.Line) bool {
+		if l.Status != domain.LineReserved && l.UpdatedAt.Before(cutoff) {
+			old = append(old, k)
+		}
+		return len(old) < maxExpiredPerPunctuation
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range old {
+		p.lines.Of(t).Delete(k)
+	}
+	var oldAdj []string
+	err = p.adjustments.Of(t).Range(func(k string, a domain.Adjustment) bool {
+		if a.At.Before(cutoff) {
+			oldAdj = append(oldAdj, k)
+		}
+		return len(oldAdj)+len(old) < maxExpiredPerPunctuation
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range oldAdj {
+		p.adjustments.Of(t).Delete(k)
+	}
+	p.expired.Add(float64(len(old) + len(oldAdj)))
+	return nil
+}
 
 // Command handles one inventory command.
 func (p *Processor) Command(t *streams.Task, r *kgo.Record) error {

@@ -236,3 +236,32 @@ func TestStateSurvivesRestore(t *testing.T) {
 		t.Errorf("snapshot %+v", s)
 	}
 }
+
+func TestFinishedLinesExpireAfterRetention(t *testing.T) {
+	r := newRig(t)
+	r.cmd(adjust("p1", "init", nil, ptr(10)))
+	r.cmd(reserve("p1", "done", 0, 2, "USD"))
+	r.cmd(reserve("p1", "open", 0, 3, "USD"))
+	r.cmd(finish(schemas.CmdCommit, "p1", "done", 0))
+	r.commit()
+	r.d.Advance(inventory.DefaultRetention + time.Hour)
+	if err := r.d.Punctuate(); err != nil {
+		t.Fatal(err)
+	}
+	r.commit()
+	keys := map[string]bool{}
+	for _, rec := range r.d.Changelog(inventory.StoreLines) {
+		keys[string(rec.Key)] = rec.Value != nil
+	}
+	if live := keys["p1\x00done\x000"]; live {
+		t.Error("the committed line should be expired (a tombstone in the changelog)")
+	}
+	if live := keys["p1\x00open\x000"]; !live {
+		t.Error("a reserved line must stay until it is released or committed")
+	}
+	r.cmd(finish(schemas.CmdRelease, "p1", "open", 0))
+	r.commit()
+	if s := r.stock("p1"); s.Reserved != 0 || s.OnHand != 8 {
+		t.Errorf("snapshot %+v", s)
+	}
+}

@@ -7,6 +7,8 @@ package inventory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -21,18 +23,27 @@ const DefaultAddr = ":8084"
 
 // Config is inventory-processor's configuration.
 type Config struct {
-	Kafka   config.Kafka
-	Streams streams.Config
+	Kafka     config.Kafka
+	Streams   streams.Config
+	Retention time.Duration
 }
 
 // Register binds the settings.
 func (c *Config) Register(s *config.Set) {
 	c.Kafka.Register(s)
 	c.Streams.Register(s)
+	s.Duration(&c.Retention, "INVENTORY_RETENTION", "inventory-retention", DefaultRetention,
+		"how long the inventory-processor remembers finished order lines and adjustment ids (deduplication window)")
 }
 
 // Validate reports every problem at once.
-func (c *Config) Validate() error { return errors.Join(c.Kafka.Validate(), c.Streams.Validate()) }
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Retention < time.Hour {
+		errs = append(errs, fmt.Errorf("INVENTORY_RETENTION %s: want ≥ 1h (longer than any saga)", c.Retention))
+	}
+	return errors.Join(c.Kafka.Validate(), c.Streams.Validate(), errors.Join(errs...))
+}
 
 // Service is the running processor.
 type Service struct {
@@ -42,7 +53,7 @@ type Service struct {
 // New builds the processor. It does not wait for Kafka: Run does, and
 // /health/ready says when the tasks are restored and processing.
 func New(_ context.Context, env *app.Env, cfg Config) (*Service, error) {
-	p := NewProcessor(kafka.TopicNames(cfg.Kafka.TopicPrefix))
+	p := NewProcessorWithRetention(kafka.TopicNames(cfg.Kafka.TopicPrefix), cfg.Retention)
 	env.Metrics.MustRegister(p.Collectors()...)
 	proc, err := streams.New(p.Topology(), cfg.Kafka, cfg.Streams,
 		streams.WithLogger(env.Logger), streams.WithRegisterer(env.Metrics))
