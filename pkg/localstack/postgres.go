@@ -86,6 +86,12 @@ func (p *Postgres) initdb(ctx context.Context) error {
 	if err := os.RemoveAll(p.state.Dir); err != nil {
 		return fmt.Errorf("postgres: clean %s: %w", p.state.Dir, err)
 	}
+	// Parents the postgres user must traverse get 0755; MkdirAll with 0700
+	// would create them unreachable (and whichever test ran first would
+	// decide for every later one).
+	if err := os.MkdirAll(filepath.Dir(p.state.Dir), 0o755); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	for _, d := range []string{p.state.Dir, p.state.SocketDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("postgres: %w", err)
