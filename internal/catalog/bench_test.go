@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,9 +102,16 @@ func BenchmarkReads(b *testing.B) {
 				b.ReportMetric(ceiling.p99, "bare-p99-ms")
 				b.ReportMetric(100*l1.rate/ceiling.rate, "l1-hit-%-of-bare")
 				b.ReportMetric(withChain.rate, "chain-only-reads/s")
-				fmt.Fprintf(os.Stderr, "%s (concurrency %d): L1 hit %.0f/s p50 %.2f p99 %.2f ms | L1 miss (Redis) %.0f/s p50 %.2f p99 %.2f ms | bare %.0f/s p50 %.2f p99 %.2f ms | bare bytes behind app.Run's router+middleware %.0f/s p99 %.2f ms | L1 hit = %.0f%% of bare, chain only = %.0f%% of bare\n",
-					kind.name, conc, l1.rate, l1.p50, l1.p99, redis.rate, redis.p50, redis.p99, ceiling.rate, ceiling.p50, ceiling.p99,
-					withChain.rate, withChain.p99, 100*l1.rate/ceiling.rate, 100*withChain.rate/ceiling.rate)
+				b.ReportMetric(l1.cpu, "l1-hit-cpu-us/read")
+				b.ReportMetric(ceiling.cpu, "bare-cpu-us/read")
+				fmt.Fprintf(os.Stderr, "%s, concurrency %d, median of %d rounds (load average %s):\n", kind.name, conc, rounds, loadAverage())
+				for _, r := range []struct {
+					name string
+					d    driveResult
+				}{{"L1 hit", l1}, {"L1 miss (Redis)", redis}, {"same bytes behind app.Run's router+middleware", withChain}, {"bare net/http handler", ceiling}} {
+					fmt.Fprintf(os.Stderr, "  %-48s %8.0f reads/s  p50 %6.2f ms  p99 %6.2f ms  %5.1f µs CPU/read  rate %3.0f%% of bare  CPU %3.0f%% of bare's\n",
+						r.name, r.d.rate, r.d.p50, r.d.p99, r.d.cpu, 100*r.d.rate/ceiling.rate, 100*r.d.cpu/ceiling.cpu)
+				}
 			}
 		})
 	}
@@ -198,7 +206,12 @@ func (s bytesService) Routes(r *mux.Router) {
 func (bytesService) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 func (bytesService) Close(context.Context) error   { return nil }
 
-type driveResult struct{ rate, p50, p99 float64 }
+// driveResult is one load run: reads/s, latency percentiles (ms) and the
+// CPU time the whole process (load generator and servers) spent per read
+// (µs). On a shared machine the rate moves with everyone else's load; CPU
+// per read much less, and the load generator's share is the same for
+// every target, so comparing it tells what a target costs.
+type driveResult struct{ rate, p50, p99, cpu float64 }
 
 // median returns the round with the median rate (its own percentiles).
 func median(rs []driveResult) driveResult {
@@ -223,6 +236,7 @@ func drive(b *testing.B, base string, paths []string, n, conc int) driveResult {
 	hists := make([]*hdrhistogram.Histogram, conc)
 	errs := make(chan error, conc)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := range conc {
 		hists[w] = hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
@@ -255,6 +269,7 @@ func drive(b *testing.B, base string, paths []string, n, conc int) driveResult {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	close(errs)
 	for err := range errs {
 		b.Fatalf("%s: %v", base, err)
@@ -263,7 +278,25 @@ func drive(b *testing.B, base string, paths []string, n, conc int) driveResult {
 	for _, h := range hists {
 		all.Merge(h)
 	}
-	return driveResult{rate: float64(n) / elapsed.Seconds(), p50: float64(all.ValueAtQuantile(50)) / 1000, p99: float64(all.ValueAtQuantile(99)) / 1000}
+	return driveResult{rate: float64(n) / elapsed.Seconds(), p50: float64(all.ValueAtQuantile(50)) / 1000, p99: float64(all.ValueAtQuantile(99)) / 1000,
+		cpu: float64(cpu.Microseconds()) / float64(n)}
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// processCPU is the user + system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // readResponse reads one HTTP/1.1 response with a Content-Length body and
