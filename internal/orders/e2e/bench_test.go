@@ -84,6 +84,8 @@ type benchPipeline struct {
 	products []string
 	url      string
 	metrics  []string // the processes' /metrics URLs
+	procs    map[string]*processes
+	cpu0     map[string]float64 // CPU seconds at the start of the measured run
 	pool     *pgxpool.Pool
 	seq      atomic.Int64
 	client   *http.Client
@@ -153,8 +155,10 @@ func newBenchPipeline(b *testing.B, hot bool) *benchPipeline {
 		"OTEL_TRACES_SAMPLER_ARG=0",
 	}
 	extra := strings.Fields(os.Getenv("BENCH_ENV")) // e.g. BENCH_ENV="STREAMS_COMMIT_INTERVAL=50ms"
+	bp.procs = map[string]*processes{}
 	start := func(name, slot string, port int, more ...string) {
 		ps := newProcesses(b, binary(b, name), env)
+		bp.procs[name] = ps
 		ps.start(slot, append(append([]string{"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port)}, more...), extra...)...)
 		waitReady(b, fmt.Sprintf("http://127.0.0.1:%d/health/ready", port), 2*time.Minute)
 	}
@@ -298,11 +302,42 @@ func (bp *benchPipeline) warmUp(n int) {
 	bp.closedLoop(n, 64)
 }
 
+// cpuSeconds returns the CPU time (user + system) each service process and
+// this process (the load generator) have used so far.
+func (bp *benchPipeline) cpuSeconds() map[string]float64 {
+	out := map[string]float64{"load generator": procCPU("self")}
+	for name, ps := range bp.procs {
+		ps.mu.Lock()
+		for _, cmd := range ps.cmds {
+			out[name] += procCPU(strconv.Itoa(cmd.Process.Pid))
+		}
+		ps.mu.Unlock()
+	}
+	return out
+}
+
+// procCPU reads utime+stime of /proc/<pid>/stat (clock ticks of 10ms).
+func procCPU(pid string) float64 {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
+}
+
 // closedLoop sends n orders from c clients as fast as they are answered.
 func (bp *benchPipeline) closedLoop(n, c int) benchResult {
 	orders := make([]benchOrder, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	bp.cpu0 = bp.cpuSeconds()
 	start := time.Now()
 	for g := 0; g < c; g++ {
 		wg.Add(1)
@@ -333,6 +368,7 @@ func (bp *benchPipeline) openLoop(n int, rate float64) benchResult {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8192)
 	rnd := rand.New(rand.NewPCG(1, 2))
+	bp.cpu0 = bp.cpuSeconds()
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
@@ -396,7 +432,10 @@ func (bp *benchPipeline) collect(how string, orders []benchOrder, start time.Tim
 	if len(persisted) != len(orders) {
 		b.Fatalf("%d of the run's %d orders are CONFIRMED", len(persisted), len(orders))
 	}
-	res := benchResult{how: how, n: len(orders), start: start, sentDone: sentDone}
+	res := benchResult{how: how, n: len(orders), start: start, sentDone: sentDone, cpu: map[string]float64{}}
+	for name, sec := range bp.cpuSeconds() {
+		res.cpu[name] = (sec - bp.cpu0[name]) / float64(len(orders)) * 1e6 // µs per order
+	}
 	for _, o := range orders {
 		at := persisted[o.id]
 		res.lat = append(res.lat, at.Sub(o.sent))
@@ -413,6 +452,7 @@ type benchResult struct {
 	n                     int
 	start, sentDone, last time.Time
 	lat, accept           []time.Duration
+	cpu                   map[string]float64 // µs of CPU per order, by process
 }
 
 func pct(ds []time.Duration, p float64) time.Duration {
@@ -436,4 +476,5 @@ func (r benchResult) report(b *testing.B) {
 		pct(r.lat, 0.5).Round(time.Millisecond), pct(r.lat, 0.9).Round(time.Millisecond), pct(r.lat, 0.99).Round(time.Millisecond),
 		pct(r.lat, 1).Round(time.Millisecond), pct(r.accept, 0.5).Round(time.Millisecond), pct(r.accept, 0.99).Round(time.Millisecond),
 		strings.TrimSpace(string(load)))
+	b.Logf("CPU per order (µs, includes the wait for the last confirmation): %v", r.cpu)
 }

@@ -5,7 +5,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/orderpipe/orderpipe/internal/orders/saga"
 	"github.com/orderpipe/orderpipe/schemas"
+	"github.com/orderpipe/orderpipe/streams"
 )
 
 // Hand-written JSON encoders for the records the saga writes on every order
@@ -286,4 +288,71 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendSaga writes a pending saga (the sagas store's changelog value) as
+// encoding/json would.
+func appendSaga(b []byte, s saga.Saga) []byte {
+	b = append(b, `{"orderId":`...)
+	b = appendString(b, s.OrderID)
+	b = append(b, `,"customerId":`...)
+	b = appendString(b, s.CustomerID)
+	b = append(b, `,"idempotencyKey":`...)
+	b = appendString(b, s.IdempotencyKey)
+	b = append(b, `,"shippingAddress":`...)
+	b = appendAddress(b, s.Address)
+	b = append(b, `,"lines":`...)
+	b = appendLines(b, s.Lines)
+	b = append(b, `,"currency":`...)
+	b = appendString(b, s.Currency)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, s.Version, 10)
+	b = append(b, `,"status":`...)
+	b = appendString(b, s.Status)
+	b = append(b, `,"placedAt":`...)
+	b = appendTime(b, s.PlacedAt)
+	b = append(b, `,"deadline":`...)
+	b = appendTime(b, s.Deadline)
+	b = append(b, `,"answers":`...)
+	if s.Answers == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, a := range s.Answers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '{')
+			n := len(b)
+			if a.State != "" {
+				b = append(b, `"s":`...)
+				b = appendString(b, a.State)
+			}
+			if a.UnitPrice != 0 {
+				if len(b) > n {
+					b = append(b, ',')
+				}
+				b = append(b, `"p":`...)
+				b = strconv.AppendInt(b, a.UnitPrice, 10)
+			}
+			if a.Reason != "" {
+				if len(b) > n {
+					b = append(b, ',')
+				}
+				b = append(b, `"r":`...)
+				b = appendString(b, a.Reason)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// sagaCodec is the sagas store's codec: appendSaga out, encoding/json in
+// (a restore reads each value once).
+func sagaCodec() streams.Codec[saga.Saga] {
+	c := streams.JSON[saga.Saga](1)
+	c.Encode = func(dst []byte, s saga.Saga) ([]byte, error) { return appendSaga(dst, s), nil }
+	return c
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/orders/saga"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -23,6 +24,12 @@ func sampleValues(s string, n int64, at time.Time) (schemas.OrderEvent, schemas.
 	st := schemas.OrderState{OrderID: s, Version: n, Status: s, CustomerID: s, ShippingAddress: addr, Lines: lines, Currency: s,
 		PricedLines: priced, Total: &money, Reason: s, RejectedLines: rejected, CreatedAt: at, UpdatedAt: at}
 	return ev, cmd, st
+}
+
+func sampleSaga(s string, n int64, at time.Time) saga.Saga {
+	_, _, st := sampleValues(s, n, at)
+	return saga.Saga{OrderID: s, CustomerID: s, IdempotencyKey: s, Address: st.ShippingAddress, Lines: st.Lines, Currency: s,
+		Version: n, Status: s, PlacedAt: at, Deadline: at, Answers: []saga.Answer{{}, {State: s}, {UnitPrice: n}, {Reason: s}, {State: s, UnitPrice: n, Reason: s}}}
 }
 
 func checkSame(t *testing.T, what string, got []byte, v any) {
@@ -45,7 +52,10 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 		checkSame(t, "event", appendEvent(nil, ev), ev)
 		checkSame(t, "command", appendCommand(nil, cmd), cmd)
 		checkSame(t, "state", appendState(nil, st), st)
+		sg := sampleSaga(s, 42, at)
+		checkSame(t, "saga", appendSaga(nil, sg), sg)
 	}
+	checkSame(t, "empty saga", appendSaga(nil, saga.Saga{}), saga.Saga{})
 	var ev schemas.OrderEvent
 	var cmd schemas.InventoryCommand
 	var st schemas.OrderState
@@ -66,6 +76,8 @@ func FuzzEncoders(f *testing.F) {
 		checkSame(t, "event", appendEvent(nil, ev), ev)
 		checkSame(t, "command", appendCommand(nil, cmd), cmd)
 		checkSame(t, "state", appendState(nil, st), st)
+		sg := sampleSaga(s, n, at)
+		checkSame(t, "saga", appendSaga(nil, sg), sg)
 	})
 }
 
@@ -78,6 +90,7 @@ func TestEncodersKnowEveryField(t *testing.T) {
 	}{
 		{schemas.OrderEvent{}, 13}, {schemas.InventoryCommand{}, 11}, {schemas.OrderState{}, 13},
 		{schemas.Address{}, 6}, {schemas.Line{}, 2}, {schemas.PricedLine{}, 5}, {schemas.RejectedLine{}, 3}, {schemas.Money{}, 2},
+		{saga.Saga{}, 11}, {saga.Answer{}, 3},
 	} {
 		if n := reflect.TypeOf(c.v).NumField(); n != c.want {
 			t.Errorf("%T has %d fields, encode.go writes %d: update it (and sampleValues)", c.v, n, c.want)

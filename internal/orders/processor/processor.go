@@ -66,7 +66,7 @@ func New(names kafka.Names, cfg Config) *Processor {
 	p := &Processor{
 		cfg: cfg, names: names, out: writer{names: names},
 		orders: streams.NewStore(StoreOrders, streams.JSON[saga.Seen](1)),
-		sagas:  streams.NewStore(StoreSagas, streams.JSON[saga.Saga](1)),
+		sagas:  streams.NewStore(StoreSagas, sagaCodec()),
 		held:   streams.NewStore(StoreHeld, streams.JSON[saga.Held](1)),
 		m:      newMetrics(),
 	}
