@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/lag"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/streams"
 )
@@ -132,9 +133,9 @@ func TestLagReadsZeroWhenCaughtUp(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "lag 0 on every partition", func() error {
 		for p := int32(0); p < 3; p++ {
-			lag, ok := r.p.Lag(in, p)
-			if !ok || lag != 0 {
-				return fmt.Errorf("partition %d: lag %d (known %v)", p, lag, ok)
+			behind, ok := r.p.Lag(in, p)
+			if !ok || behind != 0 {
+				return fmt.Errorf("partition %d: lag %d (known %v)", p, behind, ok)
 			}
 		}
 		return gaugesAreZero(reg)
@@ -177,7 +178,7 @@ func gaugesAreZero(reg *prometheus.Registry) error {
 	}
 	seen := 0
 	for _, mf := range mfs {
-		if mf.GetName() != "orderpipe_streams_lag_records" && mf.GetName() != "orderpipe_streams_lag_seconds" {
+		if mf.GetName() != lag.RecordsMetric && mf.GetName() != lag.SecondsMetric {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

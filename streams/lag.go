@@ -2,12 +2,13 @@ package streams
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/orderpipe/orderpipe/pkg/lag"
 )
 
 // lagTracker exports consumer lag per owned input partition, in records and
@@ -16,11 +17,11 @@ import (
 // consumes them (kgo.KeepControlRecords), so a caught-up consumer of a
 // transactional topic sits exactly at the last stable offset and reads 0,
 // not the 1 per partition that high-watermark arithmetic on committed
-// offsets shows.
+// offsets shows. The gauges are pkg/lag's orderpipe_consumer_lag_records
+// and _seconds — the family `orderpipe lag`, the dashboards, the alerts and
+// KEDA read.
 type lagTracker struct {
-	group string
-	recs  *prometheus.GaugeVec
-	secs  *prometheus.GaugeVec
+	gauges *lag.Gauges
 
 	mu    sync.Mutex
 	parts map[tp]*lagState
@@ -39,16 +40,16 @@ type lagState struct {
 	secs   prometheus.Gauge
 }
 
-func newLagTracker(group string, m *metrics) *lagTracker {
-	return &lagTracker{group: group, recs: m.lagRecords, secs: m.lagSeconds, parts: map[tp]*lagState{}}
+func newLagTracker(g *lag.Gauges) *lagTracker {
+	return &lagTracker{gauges: g, parts: map[tp]*lagState{}}
 }
 
 func (l *lagTracker) state(topic string, partition int32) *lagState {
 	k := tp{topic, partition}
 	s := l.parts[k]
 	if s == nil {
-		p := strconv.Itoa(int(partition))
-		s = &lagState{pos: -1, end: -1, recs: l.recs.WithLabelValues(l.group, topic, p), secs: l.secs.WithLabelValues(l.group, topic, p)}
+		s = &lagState{pos: -1, end: -1}
+		s.recs, s.secs = l.gauges.Partition(topic, partition)
 		l.parts[k] = s
 	}
 	return s
@@ -82,19 +83,9 @@ func (s *lagState) export(now time.Time) {
 	if s.pos < 0 || s.end < 0 {
 		return
 	}
-	lag := s.end - s.pos
-	if lag < 0 {
-		lag = 0
-	}
-	s.recs.Set(float64(lag))
-	secs := 0.0
-	if lag > 0 && !s.lastTS.IsZero() {
-		secs = now.Sub(s.lastTS).Seconds()
-		if secs < 0 {
-			secs = 0
-		}
-	}
-	s.secs.Set(secs)
+	behind := lag.Records(s.pos, s.end)
+	s.recs.Set(float64(behind))
+	s.secs.Set(lag.Seconds(behind, s.lastTS, now))
 }
 
 // forget stops exporting a partition the processor no longer owns.
@@ -103,9 +94,7 @@ func (l *lagTracker) forget(topic string, partition int32) {
 	defer l.mu.Unlock()
 	k := tp{topic, partition}
 	if _, ok := l.parts[k]; ok {
-		p := strconv.Itoa(int(partition))
-		l.recs.DeleteLabelValues(l.group, topic, p)
-		l.secs.DeleteLabelValues(l.group, topic, p)
+		l.gauges.Forget(topic, partition)
 		delete(l.parts, k)
 	}
 }

@@ -20,8 +20,6 @@ type metrics struct {
 	restoreRecs  *prometheus.CounterVec   // group, partition, store
 	tasks        *prometheus.GaugeVec     // group
 	sessions     *prometheus.CounterVec   // group
-	lagRecords   *prometheus.GaugeVec     // group, topic, partition
-	lagSeconds   *prometheus.GaugeVec     // group, topic, partition
 	punctuations *prometheus.CounterVec   // group
 }
 
@@ -48,13 +46,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		restoreRecs:  counter("restore_records_total", "Changelog and table records applied during restores.", "group", "partition", "store"),
 		tasks:        gauge("tasks", "Tasks (partitions) this instance owns.", "group"),
 		sessions:     counter("client_recreations_total", "Kafka clients recreated after a non-retriable error (fencing, failed EndTxn).", "group"),
-		lagRecords:   gauge("lag_records", "Records between the processed position and the last stable offset (0 when caught up, transaction markers included).", "group", "topic", "partition"),
-		lagSeconds:   gauge("lag_seconds", "Age of the processing position when behind: now minus the timestamp of the last processed record; 0 when caught up.", "group", "topic", "partition"),
 		punctuations: counter("punctuations_total", "Punctuator runs (per task).", "group"),
 	}
 	if reg != nil {
 		reg.MustRegister(m.recordsIn, m.recordsOut, m.dlq, m.commitSecs, m.txnRecords, m.commits, m.aborts,
-			m.restoreSecs, m.restoreRecs, m.tasks, m.sessions, m.lagRecords, m.lagSeconds, m.punctuations)
+			m.restoreSecs, m.restoreRecs, m.tasks, m.sessions, m.punctuations)
 	}
 	return m
 }

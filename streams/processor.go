@@ -16,6 +16,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/lag"
 )
 
 // Processor runs a Topology against Kafka: one consumer group member with
@@ -92,7 +93,11 @@ func New(topo *Topology, kcfg config.Kafka, cfg Config, opts ...Opt) (*Processor
 		reg = prometheus.NewRegistry()
 	}
 	p.metrics = newMetrics(reg)
-	p.lag = newLagTracker(p.groupID, p.metrics)
+	gauges, err := lag.New(reg, p.groupID)
+	if err != nil {
+		return nil, fmt.Errorf("lag metrics: %w", err)
+	}
+	p.lag = newLagTracker(gauges)
 	p.env = &taskEnv{
 		group:  p.groupID,
 		logger: o.logger.With("group", p.groupID),
