@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/internal/orderview"
 	"github.com/orderpipe/orderpipe/pkg/config"
@@ -91,7 +92,9 @@ func TestConcurrentDuplicatesMakeOneRecord(t *testing.T) {
 	t.Parallel()
 	k := testenv.Kafka(t).Config
 	applyTopics(t, k)
-	h := startIngress(t, testConfig(k, redisConfig(testenv.Redis(t))))
+	cfg := testConfig(k, redisConfig(testenv.Redis(t)))
+	cfg.Intake.ScopeRPS = intake.Defaults().ScopeRPS // retries of one key are not rate limited
+	h := startIngress(t, cfg)
 	want := schemas.OrderID("cust-storm", "storm-key")
 
 	var wg sync.WaitGroup

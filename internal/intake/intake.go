@@ -27,6 +27,8 @@ import (
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
+var errRateLimited = errors.New("intake: rate limited")
+
 // Source is the CloudEvents source of intake records.
 const Source = "/orderpipe/ingress"
 
@@ -173,10 +175,6 @@ func (in *Intake) Submit(ctx context.Context, s Submission) (Accepted, error) {
 		in.m.rejected.WithLabelValues("rate_limited").Inc()
 		return Accepted{}, problem.New(http.StatusTooManyRequests, TypeRateLimited, "the service is at its order rate limit; retry later").WithRetryAfter(time.Second)
 	}
-	if in.scopes != nil && !in.scopes.allow(s.Scope) {
-		in.m.rejected.WithLabelValues("scope_rate_limited").Inc()
-		return Accepted{}, problem.New(http.StatusTooManyRequests, TypeRateLimited, "too many orders for this customer; retry later").WithRetryAfter(time.Second)
-	}
 	orderID := schemas.OrderID(s.Scope, s.Key)
 	rec := record{bodyHash: BodyHash(s.Order), scope: s.Scope, customerID: s.Order.CustomerID}
 
@@ -194,6 +192,13 @@ func (in *Intake) Submit(ctx context.Context, s Submission) (Accepted, error) {
 		return Accepted{}, p.WithRetryAfter(time.Second)
 	}
 
+	// The per-customer limit counts new orders only: retries of a known key
+	// (replay, 409, 422) cost no Kafka write and must keep their answers.
+	if in.scopes != nil && !in.scopes.allow(s.Scope) {
+		in.finish(orderID, rec, claimed, errRateLimited)
+		in.m.rejected.WithLabelValues("scope_rate_limited").Inc()
+		return Accepted{}, problem.New(http.StatusTooManyRequests, TypeRateLimited, "too many orders for this customer; retry later").WithRetryAfter(time.Second)
+	}
 	value, err := json.Marshal(schemas.OrderRequest{
 		OrderID: orderID, Scope: s.Scope, IdempotencyKey: s.Key, BodyHash: rec.bodyHash,
 		CustomerID: s.Order.CustomerID, ShippingAddress: s.Order.ShippingAddress, Lines: s.Order.Lines,
