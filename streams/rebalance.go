@@ -9,8 +9,9 @@ import (
 // drain handles the group events queued since the last call. A revocation
 // or loss ends the open transaction with an abort first (its records will
 // be processed again by whoever owns the partition next) and reports
-// aborted, so the caller drops what it polled. An assignment restores the
-// new tasks before the loop polls again.
+// aborted, so the caller drops what it polled: the abort rewound the
+// consumer, those records come again. An assignment restores the new tasks
+// before any of their records is processed.
 func (s *session) drain(ctx context.Context) (aborted bool, err error) {
 	evs := s.events.drain()
 	if len(evs) == 0 {
@@ -50,10 +51,13 @@ func (s *session) drain(ctx context.Context) (aborted bool, err error) {
 		}
 	}
 	if len(assigned) > 0 {
+		// Records polled for the new partitions came after the assignment,
+		// from the committed offsets: once their tasks are restored they are
+		// processed like any other. (Dropping them would lose them: the
+		// consumer's position is already past them.)
 		if err := s.assign(ctx, assigned); err != nil {
 			return true, err
 		}
-		aborted = true // nothing polled before the restore may be processed now
 	}
 	s.th.tasks.Store(int32(len(s.tasks)))
 	s.p.metrics.tasks.WithLabelValues(s.p.groupID).Set(float64(s.p.Tasks()))
