@@ -54,8 +54,12 @@ type Order struct {
 // becomes defaultCurrency. Anything malformed or out of range gives a 400
 // problem listing every invalid field.
 func Parse(body []byte, defaultCurrency string) (Order, *problem.Problem) {
-	var o Order
-	err := json.Unmarshal(body, &o)
+	o, fast := fastDecode(body)
+	var err error
+	if !fast {
+		o = Order{}
+		err = json.Unmarshal(body, &o)
+	}
 	var typeErrs []problem.FieldError
 	if err != nil {
 		var te *json.UnmarshalTypeError
