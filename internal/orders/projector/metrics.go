@@ -3,7 +3,7 @@ package projector
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orderpipe/orderpipe/internal/orders/lag"
+	"github.com/orderpipe/orderpipe/pkg/lag"
 )
 
 type metrics struct {

@@ -134,3 +134,24 @@ func TestBuildRefusesOrdersThatDoNotAddUp(t *testing.T) {
 		t.Errorf("undecodable event: %+v", batch.Poison)
 	}
 }
+
+func BenchmarkDecode(b *testing.B) {
+	st := rec(stateTopic, 0, state(2, schemas.StatusConfirmed), schemas.TypeOrderState)
+	confirmed := schemas.OrderEvent{Type: schemas.TypeOrderConfirmed, OrderID: oid, Version: 2, CustomerID: "cust", OccurredAt: t0,
+		PricedLines: state(2, schemas.StatusConfirmed).PricedLines, Total: state(2, schemas.StatusConfirmed).Total, Currency: "USD"}
+	ev := rec(eventsTopic, 0, confirmed, schemas.TypeOrderConfirmed)
+	b.Run("state", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeState(st); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("event", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeEvent(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

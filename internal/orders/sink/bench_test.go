@@ -3,7 +3,11 @@ package sink_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"runtime/pprof"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,27 +114,38 @@ func BenchmarkSinkFromKafka(b *testing.B) {
 	env.Config.OrderPartitions = 12
 	f := newFixtureOn(b, ctx, env, testenv.Postgres(b))
 	s := f.saga(b, "bench-saga")
-	os := make([]order, b.N)
-	for i := range os {
-		os[i] = order{id: schemas.OrderID(b.Name(), strconv.Itoa(i)), n: i, outcome: schemas.StatusConfirmed}
+	all := make([]order, b.N)
+	for i := range all {
+		all[i] = order{id: schemas.OrderID(b.Name(), strconv.Itoa(i)), n: i, outcome: schemas.StatusConfirmed}
 	}
 	// 500 orders per transaction; confirmations trail placements by one
 	// transaction, as a busy saga interleaves them.
 	var prev []*kgo.Record
-	for i := 0; i < len(os); i += 500 {
+	for i := 0; i < len(all); i += 500 {
 		var recs []*kgo.Record
-		for _, o := range os[i:min(i+500, len(os))] {
+		for _, o := range all[i:min(i+500, len(all))] {
 			recs = append(recs, f.recordsFast(o, 1, schemas.StatusPending)...)
 		}
 		s.commit(ctx, append(recs, prev...), false)
 		prev = prev[:0]
-		for _, o := range os[i:min(i+500, len(os))] {
+		for _, o := range all[i:min(i+500, len(all))] {
 			prev = append(prev, f.recordsFast(o, 2, schemas.StatusConfirmed)...)
 		}
 	}
 	s.commit(ctx, prev, false)
 
 	b.ResetTimer()
+	if path := os.Getenv("BENCH_SINK_CPUPROFILE"); path != "" { // profile the sink phase only
+		out, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+	}
+	cpu0, pg0 := cpuTime(b), pgCPU(b, ctx, f)
 	start := time.Now()
 	reg, stop := f.runSink(b, sink.Config{Kafka: f.kafka, Group: f.kafka.TopicPrefix + "bench-sink"}, f.pool)
 	// Wait on the sink's own count of committed records (4 per order):
@@ -143,12 +158,60 @@ func BenchmarkSinkFromKafka(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu, pg := cpuTime(b)-cpu0, pgCPU(b, ctx, f)-pg0
 	stop()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "sink-cpu-µs/order")
+	b.ReportMetric(float64(pg.Microseconds())/float64(b.N), "pg-cpu-µs/order")
 	b.ReportMetric(metric(b, reg, "orderpipe_order_sink_records_total")/elapsed.Seconds(), "records/s")
 	b.ReportMetric(metric(b, reg, "orderpipe_order_sink_batches_total"), "txns")
 	var n, h int
 	if err := f.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders WHERE status = 'CONFIRMED'), (SELECT count(*) FROM order_status_history)`).Scan(&n, &h); err != nil || n != b.N || h != 2*b.N {
 		b.Fatalf("%d confirmed orders, %d history rows; want %d, %d (%v)", n, h, b.N, 2*b.N, err)
 	}
+}
+
+// cpuTime is the CPU time (user + system) of the benchmark process.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgCPU is the CPU time of the whole PostgreSQL server: the postmaster,
+// its live children, and the children it has reaped (cutime, cstime).
+func pgCPU(b *testing.B, ctx context.Context, f *fixture) time.Duration {
+	var backend int
+	if err := f.pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	postmaster, _, _ := procStat(backend)
+	_, total, children := procStat(postmaster)
+	total += children
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, own, _ := procStat(pid); ppid == postmaster {
+			total += own
+		}
+	}
+	return total
+}
+
+// procStat reads a process's parent pid, own CPU and reaped children's CPU.
+func procStat(pid int) (ppid int, own, children time.Duration) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, 0
+	}
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
+	num := func(i int) int64 { n, _ := strconv.ParseInt(fields[i-3], 10, 64); return n }
+	const tick = 10 * time.Millisecond // USER_HZ = 100
+	return int(num(4)), time.Duration(num(14)+num(15)) * tick, time.Duration(num(16)+num(17)) * tick
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/orderpipe/orderpipe/internal/orders/lag"
+	"github.com/orderpipe/orderpipe/pkg/lag"
 )
 
 type metrics struct {
