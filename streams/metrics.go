@@ -55,6 +55,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// abortReasons are the reasons transactions abort with.
+var abortReasons = []string{"rebalance", "produce_error", "end_error", "unowned", "encode_error", "flush_error", "shutdown"}
+
+// initGroup creates a group's commit and abort series at 0, so rates and
+// alerts read 0 before the first abort instead of nothing.
+func (m *metrics) initGroup(group string) {
+	m.commits.WithLabelValues(group)
+	for _, r := range abortReasons {
+		m.aborts.WithLabelValues(group, r)
+	}
+}
+
 // taskMetrics are a task's pre-resolved metric children.
 type taskMetrics struct {
 	in, out    prometheus.Counter

@@ -93,6 +93,7 @@ func New(topo *Topology, kcfg config.Kafka, cfg Config, opts ...Opt) (*Processor
 		reg = prometheus.NewRegistry()
 	}
 	p.metrics = newMetrics(reg)
+	p.metrics.initGroup(p.groupID)
 	gauges, err := lag.New(reg, p.groupID)
 	if err != nil {
 		return nil, fmt.Errorf("lag metrics: %w", err)
