@@ -163,3 +163,32 @@ func BenchmarkSagaOrder(b *testing.B) {
 		m.commit()
 	}
 }
+
+// TestOutputsCarryTheTraceAndStableIDs: every record a request causes
+// continues the request's trace (traceparent) and has an id derived from
+// what it is about.
+func TestOutputsCarryTheTraceAndStableIDs(t *testing.T) {
+	m := newMemRig(t, processor.DefaultConfig())
+	lines := []schemas.Line{{ProductID: "a", Quantity: 1}, {ProductID: "b", Quantity: 2}}
+	id, req := m.request("s", "k", lines)
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	req.Headers = append(req.Headers, kgo.RecordHeader{Key: "traceparent", Value: []byte(tp)})
+	m.send(req)
+	m.commit()
+	want := map[string]bool{id + "/event/1": true, id + "/state/1": true, id + "/line/1/reserve": true, id + "/line/2/reserve": true}
+	for _, topic := range []string{m.names.OrderEvents, m.names.OrderState, m.names.InventoryCommands} {
+		for _, r := range m.d.Outputs(topic) {
+			if got := kafka.Header(r, "traceparent"); got != tp {
+				t.Errorf("%s: traceparent %q", topic, got)
+			}
+			ceID := kafka.Header(r, kafka.HeaderID)
+			if !want[ceID] {
+				t.Errorf("%s: unexpected ce_id %q", topic, ceID)
+			}
+			delete(want, ceID)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("missing records: %v", want)
+	}
+}

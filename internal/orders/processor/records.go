@@ -2,7 +2,6 @@ package processor
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,19 +20,23 @@ import (
 // Source is the CloudEvents source of every record the saga writes.
 const Source = "/orderpipe/order-processor"
 
-// eventNamespace is the UUIDv5 namespace of the saga's record ids. An id is
-// derived from what the record is about (an order's version, a line's
-// command), so processing an input again after an aborted transaction
-// writes the same ce_id, and consumers can deduplicate on it.
-var eventNamespace = uuid.MustParse("8c4f2a1e-3b7d-5e9a-a1c6-2d8e4f6b0c13")
+// Record ids (ce_id) are derived from what the record is about, so
+// processing an input again after an aborted transaction writes the same
+// ce_id and consumers can deduplicate on it:
+//
+//	<orderId>/event/<version>              orders.events.v1
+//	<orderId>/state/<version>              orders.state.v1
+//	<orderId>/line/<lineNo>/<command>      inventory.commands.v1
+func eventID(orderID string, version int64) string {
+	return orderID + "/event/" + strconv.FormatInt(version, 10)
+}
 
-func recordID(parts ...string) string {
-	var b bytes.Buffer
-	for _, p := range parts {
-		b.WriteString(p)
-		b.WriteByte(0)
-	}
-	return uuid.NewSHA1(eventNamespace, b.Bytes()).String()
+func stateID(orderID string, version int64) string {
+	return orderID + "/state/" + strconv.FormatInt(version, 10)
+}
+
+func commandID(orderID string, lineNo int, cmd string) string {
+	return orderID + "/line/" + strconv.Itoa(lineNo) + "/" + cmd
 }
 
 // decodeRequest decodes an orders.requests.v1 record and checks it: a
@@ -96,25 +99,59 @@ type writer struct {
 }
 
 func (w writer) emit(t *streams.Task, fx saga.Effects) {
-	ctx := t.Context()
+	trace := traceHeaders(t.Record())
 	for _, ev := range fx.Events {
-		t.Emit(w.record(ctx, w.names.OrderEvents, ev.OrderID, appendEvent(make([]byte, 0, 512), ev), ev.Type,
-			recordID("event", ev.OrderID, strconv.FormatInt(ev.Version, 10)), ev.OccurredAt))
+		t.Emit(w.record(w.names.OrderEvents, ev.OrderID, appendEvent(make([]byte, 0, 512), ev), ev.Type,
+			eventID(ev.OrderID, ev.Version), ev.OccurredAt, trace))
 	}
 	for _, c := range fx.Commands {
-		t.Emit(w.record(ctx, w.names.InventoryCommands, c.ProductID, appendCommand(make([]byte, 0, 192), c), schemas.TypeInventoryCommand,
-			recordID("command", c.Type, c.OrderID, strconv.Itoa(c.LineNo)), c.IssuedAt))
+		t.Emit(w.record(w.names.InventoryCommands, c.ProductID, appendCommand(make([]byte, 0, 192), c), schemas.TypeInventoryCommand,
+			commandID(c.OrderID, c.LineNo, c.Type), c.IssuedAt, trace))
 	}
 	if fx.State != nil {
 		st := *fx.State // captured: the latest of the transaction is built at commit
 		topic := w.names.OrderState
 		t.EmitLatest(topic, st.OrderID, func() (*kgo.Record, error) {
-			return w.record(ctx, topic, st.OrderID, appendState(make([]byte, 0, 640), st), schemas.TypeOrderState,
-				recordID("state", st.OrderID, strconv.FormatInt(st.Version, 10)), st.UpdatedAt), nil
+			return w.record(topic, st.OrderID, appendState(make([]byte, 0, 640), st), schemas.TypeOrderState,
+				stateID(st.OrderID, st.Version), st.UpdatedAt, trace), nil
 		})
 	}
 }
 
-func (w writer) record(ctx context.Context, topic, key string, value []byte, ceType, id string, at time.Time) *kgo.Record {
-	return kafka.NewRecord(ctx, topic, []byte(key), value, kafka.Event{ID: id, Type: ceType, Source: Source, Time: at})
+// traceHeaders returns the input record's W3C trace context headers: the
+// saga's outputs continue the trace of the record that caused them (none
+// for a punctuator's timeout).
+func traceHeaders(in *kgo.Record) []kgo.RecordHeader {
+	if in == nil {
+		return nil
+	}
+	var out []kgo.RecordHeader
+	for _, h := range in.Headers {
+		if h.Key == "traceparent" || h.Key == "tracestate" {
+			out = append(out, h)
+		}
+	}
+	return out
 }
+
+// record builds an output record with the CloudEvents binary-mode headers
+// (as kafka.NewRecord writes them) and the trace context.
+func (w writer) record(topic, key string, value []byte, ceType, id string, at time.Time, trace []kgo.RecordHeader) *kgo.Record {
+	h := make([]kgo.RecordHeader, 0, 6+len(trace))
+	h = append(h,
+		kgo.RecordHeader{Key: kafka.HeaderID, Value: []byte(id)},
+		kgo.RecordHeader{Key: kafka.HeaderType, Value: []byte(ceType)},
+		kgo.RecordHeader{Key: kafka.HeaderSource, Value: sourceBytes},
+		kgo.RecordHeader{Key: kafka.HeaderSpecVersion, Value: specVersion},
+		kgo.RecordHeader{Key: kafka.HeaderTime, Value: at.UTC().AppendFormat(make([]byte, 0, 32), time.RFC3339Nano)},
+		kgo.RecordHeader{Key: kafka.HeaderContentType, Value: contentType},
+	)
+	h = append(h, trace...)
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: value, Headers: h}
+}
+
+var (
+	sourceBytes = []byte(Source)
+	specVersion = []byte("1.0")
+	contentType = []byte("application/json")
+)
