@@ -47,8 +47,10 @@ type Config struct {
 	Kafka    config.Kafka
 	Postgres config.Postgres
 	Redis    config.Redis
-	// SinkBatch is the most records one PostgreSQL transaction of the sink takes.
+	// SinkBatch is the most records the sink takes per poll.
 	SinkBatch int
+	// SinkLanes is how many PostgreSQL transactions write a poll in parallel.
+	SinkLanes int
 	// Saga is the order saga's settings (saga.go).
 	Saga SagaConfig
 }
@@ -58,7 +60,8 @@ func (c *Config) Register(s *config.Set) {
 	c.Kafka.Register(s)
 	c.Postgres.Register(s)
 	c.Redis.Register(s)
-	s.Int(&c.SinkBatch, "ORDER_SINK_BATCH_RECORDS", "order-sink-batch-records", 8192, "most Kafka records the PostgreSQL sink writes in one transaction")
+	s.Int(&c.SinkBatch, "ORDER_SINK_BATCH_RECORDS", "order-sink-batch-records", 8192, "most Kafka records the PostgreSQL sink takes per poll")
+	s.Int(&c.SinkLanes, "ORDER_SINK_LANES", "order-sink-lanes", 4, "PostgreSQL transactions that write one poll of the sink in parallel (partition mod lanes); keep ≤ DATABASE_MAX_CONNS")
 	c.Saga.register(s)
 }
 
@@ -67,6 +70,11 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.SinkBatch < 1 || c.SinkBatch > 100_000 {
 		errs = append(errs, fmt.Errorf("ORDER_SINK_BATCH_RECORDS %d: want 1..100000", c.SinkBatch))
+	}
+	if c.SinkLanes < 1 || c.SinkLanes > 64 {
+		errs = append(errs, fmt.Errorf("ORDER_SINK_LANES %d: want 1..64", c.SinkLanes))
+	} else if c.SinkLanes > c.Postgres.MaxConns {
+		errs = append(errs, fmt.Errorf("ORDER_SINK_LANES %d: more than DATABASE_MAX_CONNS (%d) would wait for connections", c.SinkLanes, c.Postgres.MaxConns))
 	}
 	return errors.Join(c.Kafka.Validate(), c.Postgres.Validate(), c.Redis.Validate(), c.Saga.validate(), errors.Join(errs...))
 }
@@ -186,7 +194,7 @@ func (s *Service) runSink(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sk, err := sink.New(sink.Config{Kafka: s.cfg.Kafka, MaxBatch: s.cfg.SinkBatch}, s.pool, s.log, s.env.Metrics)
+	sk, err := sink.New(sink.Config{Kafka: s.cfg.Kafka, MaxBatch: s.cfg.SinkBatch, Lanes: s.cfg.SinkLanes}, s.pool, s.log, s.env.Metrics)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := orders.Config{Kafka: k.Config, Postgres: config.Postgres{URL: dsn, MaxConns: 4},
-		Redis: config.Redis{URL: r.URL, KeyPrefix: r.Prefix}, SinkBatch: 1000}
+		Redis: config.Redis{URL: r.URL, KeyPrefix: r.Prefix}, SinkBatch: 1000, SinkLanes: 2}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
