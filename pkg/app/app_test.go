@@ -34,7 +34,7 @@ func (f *fakeService) Routes(r *mux.Router) {
 	r.HandleFunc("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 }
 func (f *fakeService) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (f *fakeService) Close(context.Context) error  { f.closed.Store(true); return nil }
+func (f *fakeService) Close(context.Context) error   { f.closed.Store(true); return nil }
 
 func common(t *testing.T) app.Common {
 	t.Helper()
@@ -90,7 +90,7 @@ func get(t *testing.T, url string) (int, string, http.Header) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), resp.Header
 }
@@ -98,7 +98,7 @@ func get(t *testing.T, url string) (int, string, http.Header) {
 func TestProbesReflectDependencies(t *testing.T) {
 	svc := &fakeService{release: make(chan struct{})}
 	base, cancel, done := start(t, svc)
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); _ = <-done }()
 
 	for _, p := range []string{"/health/live", "/health/startup", "/health/ready"} {
 		if code, body, _ := get(t, base+p); code != http.StatusOK {
@@ -122,7 +122,7 @@ func TestProbesReflectDependencies(t *testing.T) {
 func TestErrorsAreProblems(t *testing.T) {
 	svc := &fakeService{release: make(chan struct{})}
 	base, cancel, done := start(t, svc)
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); _ = <-done }()
 	for path, want := range map[string]int{"/nope": 404, "/panic": 500, "/slow": 405} {
 		code, body, hdr := get(t, base+path)
 		if code != want || hdr.Get("Content-Type") != problem.ContentType {
@@ -148,7 +148,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 			status <- 0
 			return
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		status <- resp.StatusCode
 	}()
 	time.Sleep(200 * time.Millisecond) // let the request reach the handler
