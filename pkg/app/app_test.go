@@ -98,7 +98,12 @@ func get(t *testing.T, url string) (int, string, http.Header) {
 func TestProbesReflectDependencies(t *testing.T) {
 	svc := &fakeService{release: make(chan struct{})}
 	base, cancel, done := start(t, svc)
-	defer func() { cancel(); _ = <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 
 	for _, p := range []string{"/health/live", "/health/startup", "/health/ready"} {
 		if code, body, _ := get(t, base+p); code != http.StatusOK {
@@ -122,7 +127,12 @@ func TestProbesReflectDependencies(t *testing.T) {
 func TestErrorsAreProblems(t *testing.T) {
 	svc := &fakeService{release: make(chan struct{})}
 	base, cancel, done := start(t, svc)
-	defer func() { cancel(); _ = <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 	for path, want := range map[string]int{"/nope": 404, "/panic": 500, "/slow": 405} {
 		code, body, hdr := get(t, base+path)
 		if code != want || hdr.Get("Content-Type") != problem.ContentType {
