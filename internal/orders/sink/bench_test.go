@@ -86,14 +86,18 @@ func BenchmarkStoreWrite(b *testing.B) {
 				}
 			}
 			b.ResetTimer()
+			cpu0, pg0 := cpuTime(b), pgCPU(b, ctx, f)
 			start := time.Now()
 			for _, c := range chunks {
 				write(c)
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
+			cpu, pg := cpuTime(b)-cpu0, pgCPU(b, ctx, f)-pg0
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
 			b.ReportMetric(float64(b.N*6)/elapsed.Seconds(), "rows/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "sink-cpu-µs/order")
+			b.ReportMetric(float64(pg.Microseconds())/float64(b.N), "pg-cpu-µs/order")
 			var n int
 			if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE status = 'CONFIRMED'`).Scan(&n); err != nil || n != b.N {
 				b.Fatalf("%d confirmed rows, want %d (%v)", n, b.N, err)
@@ -107,7 +111,7 @@ func BenchmarkStoreWrite(b *testing.B) {
 // confirmed: 4 records per order on 12 partitions per topic) before the
 // clock starts; then a sink starts from nothing and the clock runs until
 // every order is CONFIRMED in PostgreSQL with its history (every record
-// written). Run with -benchtime=Nx.
+// written). Run with -benchtime=Nx; BENCH_SINK_LANES sets the lanes.
 func BenchmarkSinkFromKafka(b *testing.B) {
 	ctx := context.Background()
 	env := testenv.Kafka(b)
@@ -147,7 +151,8 @@ func BenchmarkSinkFromKafka(b *testing.B) {
 	}
 	cpu0, pg0 := cpuTime(b), pgCPU(b, ctx, f)
 	start := time.Now()
-	reg, stop := f.runSink(b, sink.Config{Kafka: f.kafka, Group: f.kafka.TopicPrefix + "bench-sink"}, f.pool)
+	lanes, _ := strconv.Atoi(os.Getenv("BENCH_SINK_LANES")) // default (0): the sink's default
+	reg, stop := f.runSink(b, sink.Config{Kafka: f.kafka, Group: f.kafka.TopicPrefix + "bench-sink", Lanes: lanes}, f.pool)
 	// Wait on the sink's own count of committed records (4 per order):
 	// polling the tables would compete with the sink for PostgreSQL.
 	for metric(b, reg, "orderpipe_order_sink_records_total") < float64(4*b.N) {
