@@ -170,7 +170,11 @@ func (s *Service) componentsRunning(context.Context) error {
 	defer s.mu.Unlock()
 	var errs []error
 	for name, err := range s.stopped {
-		errs = append(errs, fmt.Errorf("%s stopped: %v", name, err))
+		if err == nil {
+			errs = append(errs, fmt.Errorf("%s stopped", name))
+		} else {
+			errs = append(errs, fmt.Errorf("%s stopped: %w", name, err))
+		}
 	}
 	return errors.Join(errs...)
 }

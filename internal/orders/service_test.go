@@ -96,10 +96,10 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	opts, _ := redis.ParseURL(r.URL)
 	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var rows, history int
