@@ -8,8 +8,10 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +37,11 @@ import (
 // result is visible to a read_committed consumer.
 //
 //	INVENTORY_BENCH_COMMANDS=1500000 go test -run '^$' -bench Processor -benchtime 1x ./internal/inventory/
+//
+// Knobs: INVENTORY_BENCH_MODES (eos,at-least-once), INVENTORY_BENCH_PARTITIONS
+// (6), INVENTORY_BENCH_THREADS (1), INVENTORY_BENCH_COMMIT_INTERVAL (100ms),
+// INVENTORY_BENCH_COMPRESSION (none to turn lz4 off), INVENTORY_BENCH_CPUPROFILE
+// (a file: CPU profile of the timed part of the eos run).
 func BenchmarkProcessor(b *testing.B) {
 	n := 300_000
 	if v, err := strconv.Atoi(os.Getenv("INVENTORY_BENCH_COMMANDS")); err == nil && v > 0 {
@@ -45,7 +52,11 @@ func BenchmarkProcessor(b *testing.B) {
 		parts = v
 	}
 	results := map[string]float64{}
-	for _, mode := range []string{"eos", "at-least-once"} {
+	modes := []string{"eos", "at-least-once"}
+	if v := os.Getenv("INVENTORY_BENCH_MODES"); v != "" {
+		modes = strings.Split(v, ",")
+	}
+	for _, mode := range modes {
 		b.Run(mode, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				rate := runBench(b, mode, n, parts)
@@ -100,6 +111,7 @@ func runBench(b *testing.B, mode string, n, parts int) float64 {
 	}
 	counter := env.Client(b, kgo.ConsumeTopics(names.InventoryResults), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	cpu0, broker0 := selfCPU(), brokerCPU()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(runCtx) }()
@@ -134,7 +146,10 @@ func runBench(b *testing.B, mode string, n, parts int) float64 {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu, broker := selfCPU()-cpu0, brokerCPU()-broker0
 	logCommits(b, reg)
+	b.Logf("CPU per 1000 commands: this process (processor + result counter) %.1f ms, broker %.1f ms (INVENTORY_BENCH_BROKER_PID)",
+		1000*cpu.Seconds()/float64(loaded)*1000, 1000*broker.Seconds()/float64(loaded)*1000)
 	return float64(loaded) / elapsed.Seconds()
 }
 
@@ -184,29 +199,58 @@ func preload(b *testing.B, ctx context.Context, kc config.Kafka, names kafka.Nam
 	return n + benchProducts
 }
 
-// logCommits logs the transactions' count and mean commit latency.
+// logCommits logs the transactions: commits, aborts, mean commit latency.
 func logCommits(b *testing.B, reg *prometheus.Registry) {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return
 	}
+	var commits, aborts, n float64
+	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() == "orderpipe_streams_txn_commits_total" || mf.GetName() == "orderpipe_streams_txn_aborts_total" {
-			for _, m := range mf.GetMetric() {
-				b.Logf("%s %v: %.0f", mf.GetName(), m.GetLabel(), m.GetCounter().GetValue())
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "orderpipe_streams_txn_commits_total":
+				commits += m.GetCounter().GetValue()
+			case "orderpipe_streams_txn_aborts_total":
+				aborts += m.GetCounter().GetValue()
+			case "orderpipe_streams_txn_commit_seconds":
+				n += float64(m.GetHistogram().GetSampleCount())
+				sum += m.GetHistogram().GetSampleSum()
 			}
 		}
-		if mf.GetName() != "orderpipe_streams_txn_commit_seconds" {
-			continue
-		}
-		var n uint64
-		var sum float64
-		for _, m := range mf.GetMetric() {
-			n += m.GetHistogram().GetSampleCount()
-			sum += m.GetHistogram().GetSampleSum()
-		}
-		if n > 0 {
-			b.Logf("commits (per task): %d, mean commit %.1f ms", n, 1000*sum/float64(n))
-		}
 	}
+	if n > 0 {
+		b.Logf("transactions: %.0f committed, %.0f aborted, mean commit %.1f ms", commits, aborts, 1000*sum/n)
+	}
+}
+
+// selfCPU is this process's user + system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// brokerCPU is the user + system CPU time of the process
+// INVENTORY_BENCH_BROKER_PID (the Kafka broker), from /proc; 0 if unset.
+func brokerCPU() time.Duration {
+	pid := os.Getenv("INVENTORY_BENCH_BROKER_PID")
+	if pid == "" {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(fields[11], 10, 64) // utime, clock ticks (100 Hz)
+	st, _ := strconv.ParseInt(fields[12], 10, 64) // stime
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

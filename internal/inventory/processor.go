@@ -52,7 +52,9 @@ type Processor struct {
 
 // NewProcessor builds the topology on the topics under names, keeping
 // finished lines and adjustment outcomes for DefaultRetention.
-func NewProcessor(names kafka.Names) *Processor { return NewProcessorWithRetention(names, DefaultRetention) }
+func NewProcessor(names kafka.Names) *Processor {
+	return NewProcessorWithRetention(names, DefaultRetention)
+}
 
 // NewProcessorWithRetention is NewProcessor with another retention.
 func NewProcessorWithRetention(names kafka.Names, retention time.Duration) *Processor {
