@@ -43,7 +43,8 @@ type Span struct {
 // topic's dead-letter topic and the partition moves on.
 type Poison struct {
 	Record Record
-	Reason string
+	Reason string // schemas.DLQReason*
+	Err    string // what exactly is wrong
 }
 
 // OrderRow is the orders row and lines of one order, from its latest state.
@@ -106,7 +107,8 @@ type Decoded struct {
 	Record  Record
 	Order   *OrderRow
 	History *HistoryRow
-	Poison  string
+	Poison  string // the error text
+	Reason  string // schemas.DLQReason* when Poison is set
 }
 
 // Decode decodes records. It needs no position, so the sink decodes the
@@ -123,7 +125,12 @@ func (b Builder) Decode(records []Record) []Decoded {
 			d.History, err = decodeEvent(r)
 		}
 		if err != nil {
-			d.Poison = err.Error()
+			d.Poison, d.Reason = err.Error(), schemas.DLQReasonInvalid
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &se) || errors.As(err, &te) {
+				d.Reason = schemas.DLQReasonDecode
+			}
 		}
 		out[i] = d
 	}
@@ -160,7 +167,7 @@ func Assemble(decoded []Decoded, from func(TP) (int64, bool)) Batch {
 		batch.Records++
 		switch {
 		case d.Poison != "":
-			batch.Poison = append(batch.Poison, Poison{r, d.Poison})
+			batch.Poison = append(batch.Poison, Poison{Record: r, Reason: d.Reason, Err: d.Poison})
 		case d.Order != nil:
 			if i, ok := orders[d.Order.OrderID]; ok {
 				if d.Order.Version > batch.Orders[i].Version {

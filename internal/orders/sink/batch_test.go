@@ -122,15 +122,15 @@ func TestBuildRefusesOrdersThatDoNotAddUp(t *testing.T) {
 			r.Key = []byte("order-1")
 		}
 		batch := b.Build([]Record{r}, all(-1))
-		if len(batch.Poison) != 1 || len(batch.Orders) != 0 {
-			t.Errorf("%s: poison %v orders %d, want it refused", name, batch.Poison, len(batch.Orders))
+		if len(batch.Poison) != 1 || len(batch.Orders) != 0 || batch.Poison[0].Reason != schemas.DLQReasonInvalid {
+			t.Errorf("%s: poison %v orders %d, want it refused as invalid", name, batch.Poison, len(batch.Orders))
 		}
 		if batch.Spans[TP{stateTopic, 0}].Last != 0 {
 			t.Errorf("%s: a refused record must still advance its partition", name)
 		}
 	}
 	bad := Record{Topic: eventsTopic, Offset: 1, Key: []byte(oid), Value: []byte("{not json"), CEType: schemas.TypeOrderPlaced}
-	if batch := b.Build([]Record{bad}, all(-1)); len(batch.Poison) != 1 || !strings.Contains(batch.Poison[0].Reason, "JSON") {
+	if batch := b.Build([]Record{bad}, all(-1)); len(batch.Poison) != 1 || batch.Poison[0].Reason != schemas.DLQReasonDecode || !strings.Contains(batch.Poison[0].Err, "JSON") {
 		t.Errorf("undecodable event: %+v", batch.Poison)
 	}
 }

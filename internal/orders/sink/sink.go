@@ -29,6 +29,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/schemas"
 )
 
 // Config configures a sink.
@@ -418,7 +419,7 @@ func (s *Sink) isolate(ctx context.Context, decoded []Decoded, dead map[recordID
 		}
 		res, err := retry(ctx, s, "write record", func() (Result, error) { return s.store.Write(ctx, one) })
 		if IsDataError(err) {
-			if err := s.deadLetter(ctx, []Poison{{Record: d.Record, Reason: "PostgreSQL refused it: " + err.Error()}}, dead); err != nil {
+			if err := s.deadLetter(ctx, []Poison{{Record: d.Record, Reason: schemas.DLQReasonRefused, Err: "PostgreSQL refused it: " + err.Error()}}, dead); err != nil {
 				return err
 			}
 			skip := Batch{Spans: one.Spans}
@@ -454,8 +455,9 @@ func (s *Sink) deadLetter(ctx context.Context, poison []Poison, dead map[recordI
 			continue
 		}
 		dead[id] = true
-		s.log.Warn("dead-lettering a record", "topic", p.Record.Topic, "partition", p.Record.Partition, "offset", p.Record.Offset, "reason", p.Reason)
-		recs = append(recs, dlqRecord(p, "order-sink", time.Now()))
+		s.log.Warn("dead-lettering a record", "topic", p.Record.Topic, "partition", p.Record.Partition, "offset", p.Record.Offset,
+			"reason", p.Reason, "error", p.Err)
+		recs = append(recs, dlqRecord(p, "order-sink", s.cfg.Group, time.Now()))
 	}
 	if len(recs) == 0 {
 		return nil

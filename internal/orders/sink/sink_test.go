@@ -3,6 +3,7 @@ package sink_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,9 +177,9 @@ func TestSinkDeadLettersWhatItCannotWrite(t *testing.T) {
 	for len(reasons) < 3 && time.Now().Before(deadline) {
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
-			reasons[string(r.Key)] = kafka.Header(r, schemas.DLQHeaderReason)
+			reasons[string(r.Key)] = kafka.Header(r, schemas.DLQHeaderReason) + ": " + kafka.Header(r, schemas.DLQHeaderError)
 			if kafka.Header(r, schemas.DLQHeaderTopic) != f.names.OrderState || kafka.Header(r, schemas.DLQHeaderStage) != "order-sink" ||
-				kafka.Header(r, kafka.HeaderType) != schemas.TypeOrderState {
+				kafka.Header(r, schemas.DLQHeaderGroup) != f.kafka.TopicPrefix+"order-sink" || kafka.Header(r, kafka.HeaderType) != schemas.TypeOrderState {
 				t.Errorf("dead letter headers: %v", r.Headers)
 			}
 			if _, err := strconv.ParseInt(kafka.Header(r, schemas.DLQHeaderOffset), 10, 64); err != nil {
@@ -187,9 +188,9 @@ func TestSinkDeadLettersWhatItCannotWrite(t *testing.T) {
 		})
 		pcancel()
 	}
-	for _, id := range []string{badID, wrong.id, nulID} {
-		if reasons[id] == "" {
-			t.Errorf("order %s was not dead-lettered (have %v)", id, reasons)
+	for id, want := range map[string]string{badID: schemas.DLQReasonDecode, wrong.id: schemas.DLQReasonInvalid, nulID: schemas.DLQReasonRefused} {
+		if !strings.HasPrefix(reasons[id], want+": ") {
+			t.Errorf("order %s: dead letter %q, want reason %s (have %v)", id, reasons[id], want, reasons)
 		}
 	}
 	t.Logf("dead letters: %v", reasons)
