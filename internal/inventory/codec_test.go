@@ -46,6 +46,14 @@ func same(t *testing.T, got []byte, v any) {
 	}
 }
 
+func TestUUIDv5(t *testing.T) {
+	for _, s := range []string{"", "result\x00o\x001", string(make([]byte, 300))} {
+		if got, want := uuidV5(eventNamespace, []byte(s)), uuid.NewSHA1(eventNamespace, []byte(s)); got != want {
+			t.Errorf("uuidV5(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
 func TestHexUUID(t *testing.T) {
 	for _, s := range []string{"result\x00o\x001", "stock\x00p\x0042", ""} {
 		id := uuid.NewSHA1(eventNamespace, []byte(s))

@@ -113,13 +113,13 @@ func fastCommand(data []byte) (schemas.InventoryCommand, bool) {
 			}
 			switch string(key) {
 			case "type":
-				c.Type = string(v)
+				c.Type = intern(v)
 			case "productId":
 				c.ProductID = string(v)
 			case "orderId":
 				c.OrderID = string(v)
 			case "currency":
-				c.Currency = string(v)
+				c.Currency = intern(v)
 			case "adjustmentId":
 				c.AdjustmentID = string(v)
 			case "reason":
@@ -172,4 +172,26 @@ func fastCommand(data []byte) (schemas.InventoryCommand, bool) {
 func (s *scanner) end() bool {
 	s.ws()
 	return s.i == len(s.b)
+}
+
+// intern returns the common command types and currencies without
+// allocating a new string for each command.
+func intern(b []byte) string {
+	switch string(b) { // no allocation: the compiler compares in place
+	case schemas.CmdReserve:
+		return schemas.CmdReserve
+	case schemas.CmdRelease:
+		return schemas.CmdRelease
+	case schemas.CmdCommit:
+		return schemas.CmdCommit
+	case schemas.CmdAdjust:
+		return schemas.CmdAdjust
+	case "USD":
+		return "USD"
+	case "EUR":
+		return "EUR"
+	case "GBP":
+		return "GBP"
+	}
+	return string(b)
 }

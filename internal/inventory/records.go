@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"crypto/sha1" //nolint:gosec // UUIDv5 is defined on SHA-1; not used for security.
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,6 +103,19 @@ func newRecord(in *kgo.Record, topic string, key, value []byte, id uuid.UUID, ty
 	return r
 }
 
+// uuidV5 is uuid.NewSHA1(ns, name) without its allocations (a hash per
+// result record showed in profiles).
+func uuidV5(ns uuid.UUID, name []byte) uuid.UUID {
+	var buf [256]byte
+	in := append(append(buf[:0], ns[:]...), name...)
+	sum := sha1.Sum(in) //nolint:gosec // UUIDv5 is defined on SHA-1; not used for security.
+	var id uuid.UUID
+	copy(id[:], sum[:16])
+	id[6] = (id[6] & 0x0f) | 0x50 // version 5
+	id[8] = (id[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return id
+}
+
 // hexUUID writes id's canonical text form into dst[:36].
 func hexUUID(dst []byte, id uuid.UUID) {
 	const hexdigits = "0123456789abcdef"
@@ -130,7 +144,9 @@ func resultRecord(in *kgo.Record, topic, productID string, c domain.Reserve, res
 		v.Type, v.Reason = schemas.ResultRejected, res.Reason
 	}
 	b := appendResult(make([]byte, 0, 256), &v)
-	id := uuid.NewSHA1(eventNamespace, []byte("result\x00"+c.OrderID+"\x00"+strconv.Itoa(c.LineNo)))
+	var name [160]byte
+	n := append(append(append(name[:0], "result\x00"...), c.OrderID...), 0)
+	id := uuidV5(eventNamespace, strconv.AppendInt(n, int64(c.LineNo), 10))
 	return newRecord(in, topic, []byte(c.OrderID), b, id, hdrResultType, res.At)
 }
 
@@ -142,6 +158,8 @@ func snapshotRecord(topic, productID string, st domain.Stock) *kgo.Record {
 		Version: st.Version, UpdatedAt: st.UpdatedAt,
 	}
 	b := appendSnapshot(make([]byte, 0, 192), &v)
-	id := uuid.NewSHA1(eventNamespace, []byte("stock\x00"+productID+"\x00"+strconv.FormatInt(st.Version, 10)))
+	var name [160]byte
+	n := append(append(append(name[:0], "stock\x00"...), productID...), 0)
+	id := uuidV5(eventNamespace, strconv.AppendInt(n, st.Version, 10))
 	return newRecord(nil, topic, []byte(productID), b, id, hdrSnapshotType, st.UpdatedAt)
 }
