@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/internal/orders/sink"
@@ -170,6 +171,8 @@ func BenchmarkSinkFromKafka(b *testing.B) {
 	b.ReportMetric(float64(pg.Microseconds())/float64(b.N), "pg-cpu-µs/order")
 	b.ReportMetric(metric(b, reg, "orderpipe_order_sink_records_total")/elapsed.Seconds(), "records/s")
 	b.ReportMetric(metric(b, reg, "orderpipe_order_sink_batches_total"), "txns")
+	b.ReportMetric(histSum(b, reg, "orderpipe_order_sink_poll_wait_seconds")/elapsed.Seconds(), "share-polling")
+	b.ReportMetric(histSum(b, reg, "orderpipe_order_sink_poll_process_seconds")/elapsed.Seconds(), "share-writing")
 	var n, h int
 	if err := f.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders WHERE status = 'CONFIRMED'), (SELECT count(*) FROM order_status_history)`).Scan(&n, &h); err != nil || n != b.N || h != 2*b.N {
 		b.Fatalf("%d confirmed orders, %d history rows; want %d, %d (%v)", n, h, b.N, 2*b.N, err)
@@ -219,4 +222,21 @@ func procStat(pid int) (ppid int, own, children time.Duration) {
 	num := func(i int) int64 { n, _ := strconv.ParseInt(fields[i-3], 10, 64); return n }
 	const tick = 10 * time.Millisecond // USER_HZ = 100
 	return int(num(4)), time.Duration(num(14)+num(15)) * tick, time.Duration(num(16)+num(17)) * tick
+}
+
+// histSum is the sum of a histogram without labels (summed over labels).
+func histSum(b *testing.B, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return sum
 }

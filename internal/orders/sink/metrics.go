@@ -23,6 +23,7 @@ type metrics struct {
 	paused      prometheus.Gauge
 	duration    prometheus.Histogram
 	pollWait    prometheus.Histogram
+	process     prometheus.Histogram
 	positions   *prometheus.GaugeVec
 }
 
@@ -50,12 +51,14 @@ func newMetrics(reg prometheus.Registerer, group string) (*metrics, error) {
 			Help: "Time from poll to commit of a sink transaction.", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
 		pollWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderpipe_order_sink_poll_wait_seconds",
 			Help: "Time the sink waited for records in a poll (long waits: caught up; short: busy).", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}),
+		process: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "orderpipe_order_sink_poll_process_seconds",
+			Help: "Time the sink took to write one poll (decode, all lanes' transactions).", Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
 		positions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderpipe_order_sink_position",
 			Help: "Next offset stored in PostgreSQL per partition."}, []string{"topic", "partition"}),
 	}
 	if reg != nil {
 		for _, col := range []prometheus.Collector{m.batches, m.records, m.orders, m.history, m.skipped, m.fenced,
-			m.retries, m.deadLetters, m.paused, m.duration, m.pollWait, m.positions} {
+			m.retries, m.deadLetters, m.paused, m.duration, m.pollWait, m.process, m.positions} {
 			if err := reg.Register(col); err != nil {
 				return nil, err
 			}

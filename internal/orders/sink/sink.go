@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
@@ -192,13 +193,16 @@ func (s *Sink) revoked(_ context.Context, _ *kgo.Client, lost map[string][]int32
 	}
 }
 
-// snapshot returns the positions to build a batch against.
-func (s *Sink) snapshot() positions {
+// snapshot returns the positions to build a batch against: those of the
+// partitions still in the assignment (epoch) the records came from.
+func (s *Sink) snapshot(epochs map[TP]uint64) positions {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(positions, len(s.pos))
-	for tp, p := range s.pos {
-		out[tp] = p
+	out := make(positions, len(epochs))
+	for tp, e := range epochs {
+		if p, ok := s.pos[tp]; ok && p.epoch == e {
+			out[tp] = p
+		}
 	}
 	return out
 }
@@ -224,8 +228,10 @@ func (s *Sink) advance(snap positions, next map[TP]int64) {
 }
 
 // errRewind says PostgreSQL's stored position of a partition is behind what
-// the sink has consumed (someone reset sink_offsets): the sink rejoins and
-// resumes from the stored positions.
+// the sink has consumed — PostgreSQL crashed and lost its last commits
+// (synchronous_commit is off for the sink: rows and offsets are lost
+// together), or someone reset sink_offsets: the sink rejoins and resumes
+// from the stored positions.
 var errRewind = errors.New("sink: a stored position moved backwards")
 
 // Run consumes until ctx is done. It returns nil on shutdown and an error
@@ -236,7 +242,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		if !errors.Is(err, errRewind) {
 			return err
 		}
-		s.log.Warn("a stored position moved backwards (sink_offsets reset?); rejoining to resume from PostgreSQL's positions")
+		s.log.Warn("a stored position moved backwards (PostgreSQL lost its last commits in a crash, or sink_offsets was reset); rejoining to resume from PostgreSQL's positions")
 		s.client.Close()
 		s.mu.Lock()
 		s.pos, s.epoch = map[TP]position{}, s.epoch+1
@@ -249,36 +255,162 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Sink) consume(ctx context.Context) error {
+func (s *Sink) consume(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	polls := make(chan polled, 1)
+	done := make(chan struct{})
+	var pollErr error
+	go func() {
+		defer close(done)
+		defer close(polls)
+		pollErr = s.poll(ctx, polls)
+	}()
+	var err error
+	for p := range polls {
+		started := time.Now()
+		if err = s.process(ctx, p); err != nil {
+			break
+		}
+		s.m.process.Observe(time.Since(started).Seconds())
+	}
+	cancel()
+	for range polls { // let the poller see the cancel and stop
+	}
+	<-done
+	switch {
+	case parent.Err() != nil:
+		return nil
+	case err != nil:
+		return err
+	}
+	return pollErr
+}
+
+// polled is one poll, decoded and split into lanes, on its way from the
+// poller to the writer: the writer writes one poll while the poller fetches
+// and decodes the next.
+type polled struct {
+	lanes  [][]Decoded
+	epochs map[TP]uint64 // the assignment each partition's records belong to
+}
+
+// poll fetches and decodes until ctx is done. A partition whose assignment
+// changed during a poll may have records of the old and the new assignment
+// in it: they are dropped and the partition is fetched again from its
+// position, so every record the writer gets for a partition continues the
+// stream from where PostgreSQL's position says it stands.
+func (s *Sink) poll(ctx context.Context, out chan<- polled) error {
 	for {
-		polled := time.Now()
+		before := s.epochs()
+		t := time.Now()
 		fetches := s.client.PollRecords(ctx, s.cfg.MaxBatch)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
-		s.m.pollWait.Observe(time.Since(polled).Seconds())
+		s.m.pollWait.Observe(time.Since(t).Seconds())
+		after := s.epochs()
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				s.log.Warn("fetch error", "topic", t, "partition", p, "error", err)
 			}
 		})
-		var records []Record
+		lanes := make([][]Record, s.cfg.Lanes)
+		var refetch []TP
+		n := 0
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			for _, r := range fp.Records {
-				records = append(records, toRecord(r))
+			tp := TP{fp.Topic, fp.Partition}
+			epoch, assigned := after[tp]
+			if !assigned || len(fp.Records) == 0 {
+				return
+			}
+			if was, ok := before[tp]; !ok || was != epoch {
+				refetch = append(refetch, tp)
+				return
 			}
 			s.m.observeLag(fp)
+			l := int(fp.Partition) % s.cfg.Lanes
+			for _, r := range fp.Records {
+				lanes[l] = append(lanes[l], toRecord(r))
+			}
+			n += len(fp.Records)
 		})
-		if len(records) == 0 {
+		if len(refetch) > 0 {
+			if err := s.refetch(ctx, refetch); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
 			continue
 		}
-		if err := s.process(ctx, records); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		p := polled{lanes: make([][]Decoded, len(lanes)), epochs: after}
+		var wg sync.WaitGroup
+		for i, lane := range lanes {
+			if len(lane) == 0 {
+				continue
 			}
-			return err
+			wg.Add(1)
+			go func() { defer wg.Done(); p.lanes[i] = s.builder.Decode(lane) }()
+		}
+		wg.Wait()
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return nil
 		}
 	}
+}
+
+// epochs returns the assignment epoch of every assigned partition.
+func (s *Sink) epochs() map[TP]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[TP]uint64, len(s.pos))
+	for tp, p := range s.pos {
+		out[tp] = p.epoch
+	}
+	return out
+}
+
+// refetch seeks partitions back to their positions (franz-go drops what it
+// has buffered for them); a partition with nothing stored yet goes back to
+// its log start.
+func (s *Sink) refetch(ctx context.Context, tps []TP) error {
+	seek := map[string]map[int32]kgo.EpochOffset{}
+	var fromStart []string
+	s.mu.Lock()
+	next := map[TP]int64{}
+	for _, tp := range tps {
+		if p, ok := s.pos[tp]; ok {
+			next[tp] = p.next
+			if p.next < 0 {
+				fromStart = append(fromStart, tp.Topic)
+			}
+		}
+	}
+	s.mu.Unlock()
+	var starts kadm.ListedOffsets
+	if len(fromStart) > 0 {
+		var err error
+		if starts, err = kadm.NewClient(s.client).ListStartOffsets(ctx, fromStart...); err != nil {
+			return fmt.Errorf("sink: log start offsets: %w", err)
+		}
+	}
+	for tp, n := range next {
+		if n < 0 {
+			o, ok := starts.Lookup(tp.Topic, tp.Partition)
+			if !ok || o.Err != nil {
+				return fmt.Errorf("sink: log start offset of %s/%d: %v", tp.Topic, tp.Partition, o.Err)
+			}
+			n = o.Offset
+		}
+		if seek[tp.Topic] == nil {
+			seek[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		seek[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: n}
+	}
+	s.client.SetOffsets(seek)
+	return nil
 }
 
 func toRecord(r *kgo.Record) Record {
@@ -286,34 +418,29 @@ func toRecord(r *kgo.Record) Record {
 		CEID: kafka.Header(r, kafka.HeaderID), CEType: kafka.Header(r, kafka.HeaderType), Headers: r.Headers}
 }
 
-// process writes one poll's records, one transaction per lane. Fenced partitions
+// process writes one decoded poll, one transaction per lane. Fenced partitions
 // (PostgreSQL's position moved on: another sink wrote them, or our own
 // COMMIT went through although its answer was lost) are re-assembled from
 // the stored position — a poll's records of a partition are contiguous, so
 // those at or after it still are — and the transaction is retried. Records
 // PostgreSQL refuses are isolated.
-func (s *Sink) process(ctx context.Context, records []Record) error {
-	lanes := make([][]Record, s.cfg.Lanes)
-	for _, r := range records {
-		l := int(r.Partition) % s.cfg.Lanes
-		lanes[l] = append(lanes[l], r)
-	}
+func (s *Sink) process(ctx context.Context, p polled) error {
 	var g errgroup.Group
-	for _, lane := range lanes {
+	for _, lane := range p.lanes {
 		if len(lane) == 0 {
 			continue
 		}
-		g.Go(func() error { return s.write(ctx, s.builder.Decode(lane), map[recordID]bool{}) })
+		g.Go(func() error { return s.write(ctx, lane, p.epochs, map[recordID]bool{}) })
 	}
 	return g.Wait()
 }
 
 // write writes decoded records in one transaction (see process); dead holds
 // what was dead-lettered already.
-func (s *Sink) write(ctx context.Context, decoded []Decoded, dead map[recordID]bool) error {
+func (s *Sink) write(ctx context.Context, decoded []Decoded, epochs map[TP]uint64, dead map[recordID]bool) error {
 	start := time.Now()
 	for {
-		snap := s.snapshot()
+		snap := s.snapshot(epochs)
 		batch := Assemble(decoded, snap.from)
 		if batch.Empty() {
 			return nil
@@ -332,7 +459,7 @@ func (s *Sink) write(ctx context.Context, decoded []Decoded, dead map[recordID]b
 			continue
 		case IsDataError(err):
 			s.log.Warn("PostgreSQL refused a batch; writing it record by record to find the bad one", "error", err)
-			return s.isolate(ctx, decoded, dead)
+			return s.isolate(ctx, decoded, epochs, dead)
 		case err != nil:
 			return err
 		}
@@ -395,7 +522,7 @@ type recordID struct {
 // isolate writes records one at a time until it meets the one PostgreSQL
 // refuses, dead-letters it, moves its partition past it, and goes back to
 // writing the rest in one transaction.
-func (s *Sink) isolate(ctx context.Context, decoded []Decoded, dead map[recordID]bool) error {
+func (s *Sink) isolate(ctx context.Context, decoded []Decoded, epochs map[TP]uint64, dead map[recordID]bool) error {
 	sorted := append([]Decoded(nil), decoded...)
 	sort.SliceStable(sorted, func(i, j int) bool {
 		a, b := sorted[i].Record, sorted[j].Record
@@ -409,7 +536,7 @@ func (s *Sink) isolate(ctx context.Context, decoded []Decoded, dead map[recordID
 	})
 	for i := 0; i < len(sorted); i++ {
 		d := sorted[i]
-		snap := s.snapshot()
+		snap := s.snapshot(epochs)
 		one := Assemble([]Decoded{d}, snap.from)
 		if one.Empty() {
 			continue
@@ -426,7 +553,7 @@ func (s *Sink) isolate(ctx context.Context, decoded []Decoded, dead map[recordID
 			res, err = retry(ctx, s, "skip record", func() (Result, error) { return s.store.Write(ctx, skip) })
 			if err == nil {
 				s.committed(skip, snap, res, 0)
-				return s.write(ctx, decoded, dead)
+				return s.write(ctx, decoded, epochs, dead)
 			}
 		}
 		var fenced *FencedError
