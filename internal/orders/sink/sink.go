@@ -399,8 +399,11 @@ func (s *Sink) refetch(ctx context.Context, tps []TP) error {
 	for tp, n := range next {
 		if n < 0 {
 			o, ok := starts.Lookup(tp.Topic, tp.Partition)
-			if !ok || o.Err != nil {
-				return fmt.Errorf("sink: log start offset of %s/%d: %v", tp.Topic, tp.Partition, o.Err)
+			switch {
+			case !ok:
+				return fmt.Errorf("sink: no log start offset for %s/%d", tp.Topic, tp.Partition)
+			case o.Err != nil:
+				return fmt.Errorf("sink: log start offset of %s/%d: %w", tp.Topic, tp.Partition, o.Err)
 			}
 			n = o.Offset
 		}
