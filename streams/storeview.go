@@ -60,7 +60,7 @@ func (d *StoreDef[V]) open(partition int32, changelog string, fail func(error)) 
 		return nil, &StoreError{Store: d.name, Partition: partition, Op: "open", Err: err}
 	}
 	v := &StoreView[V]{name: d.name, changelog: changelog, partition: partition, codec: d.codec,
-		backend: b, pending: map[string]pendingValue[V]{}, unflushed: map[string]struct{}{}, fail: fail}
+		backend: b, pending: map[string]pendingValue[V]{}, epoch: 1, fail: fail}
 	v.produced.Store(-1)
 	v.promiseFn = v.promise
 	return v, nil
@@ -88,8 +88,9 @@ type taskStore interface {
 }
 
 type pendingValue[V any] struct {
-	v   V
-	del bool
+	v     V
+	del   bool
+	epoch uint32 // the flush epoch in which the key was queued for flushing
 }
 
 type undoEntry[V any] struct {
@@ -109,7 +110,8 @@ type StoreView[V any] struct {
 	codec     Codec[V]
 	backend   Store[V]
 	pending   map[string]pendingValue[V]
-	unflushed map[string]struct{} // keys changed since the last flush
+	toFlush   []string // keys changed since the last flush
+	epoch     uint32   // flushes so far (starts at 1)
 	undo      []undoEntry[V]
 	fail      func(error)
 	promiseFn func(*kgo.Record, error)
@@ -137,15 +139,21 @@ func (s *StoreView[V]) Get(key string) (V, bool, error) {
 }
 
 // Put sets key to v.
-func (s *StoreView[V]) Put(key string, v V) {
-	s.remember(key)
-	s.pending[key] = pendingValue[V]{v: v}
-}
+func (s *StoreView[V]) Put(key string, v V) { s.set(key, pendingValue[V]{v: v}) }
 
 // Delete removes key (a tombstone in the changelog).
-func (s *StoreView[V]) Delete(key string) {
-	s.remember(key)
-	s.pending[key] = pendingValue[V]{del: true}
+func (s *StoreView[V]) Delete(key string) { s.set(key, pendingValue[V]{del: true}) }
+
+// set records the change for the transaction, for the unit's undo and for
+// the next flush — with one lookup and one assignment.
+func (s *StoreView[V]) set(key string, nv pendingValue[V]) {
+	prev, had := s.pending[key]
+	s.undo = append(s.undo, undoEntry[V]{key: key, had: had, prev: prev})
+	if !had || prev.epoch != s.epoch {
+		s.toFlush = append(s.toFlush, key)
+	}
+	nv.epoch = s.epoch
+	s.pending[key] = nv
 }
 
 // Update reads key (the zero V and found=false when absent), lets fn
@@ -191,12 +199,6 @@ func (s *StoreView[V]) Range(fn func(key string, v V) bool) error {
 	return nil
 }
 
-func (s *StoreView[V]) remember(key string) {
-	s.unflushed[key] = struct{}{}
-	prev, had := s.pending[key]
-	s.undo = append(s.undo, undoEntry[V]{key: key, had: had, prev: prev})
-}
-
 func (s *StoreView[V]) storeName() string      { return s.name }
 func (s *StoreView[V]) changelogTopic() string { return s.changelog }
 func (s *StoreView[V]) dirty() int             { return len(s.pending) }
@@ -224,10 +226,10 @@ func (s *StoreView[V]) endUnit(ok bool) {
 // the transaction is still open instead of in one burst at commit.
 func (s *StoreView[V]) flush(produce func(*kgo.Record, func(*kgo.Record, error))) (int, error) {
 	n := 0
-	for k := range s.unflushed {
+	for _, k := range s.toFlush {
 		p, ok := s.pending[k]
-		if !ok {
-			continue // changed by a unit that was undone, and not before
+		if !ok || p.epoch != s.epoch {
+			continue // changed by a unit that was undone: its earlier value was flushed, or is committed
 		}
 		r := &kgo.Record{Topic: s.changelog, Partition: s.partition, Key: []byte(k)}
 		if !p.del {
@@ -240,7 +242,9 @@ func (s *StoreView[V]) flush(produce func(*kgo.Record, func(*kgo.Record, error))
 		produce(r, s.promiseFn)
 		n++
 	}
-	clear(s.unflushed)
+	clear(s.toFlush)
+	s.toFlush = s.toFlush[:0]
+	s.epoch++
 	return n, nil
 }
 
@@ -272,7 +276,8 @@ func (s *StoreView[V]) commit() error {
 		}
 	}
 	clear(s.pending)
-	clear(s.unflushed)
+	clear(s.toFlush)
+	s.toFlush = s.toFlush[:0]
 	clear(s.undo)
 	s.undo = s.undo[:0]
 	if o := s.produced.Load(); o >= 0 {
@@ -287,7 +292,8 @@ func (s *StoreView[V]) commit() error {
 
 func (s *StoreView[V]) abort() {
 	clear(s.pending)
-	clear(s.unflushed)
+	clear(s.toFlush)
+	s.toFlush = s.toFlush[:0]
 	clear(s.undo)
 	s.undo = s.undo[:0]
 	s.produced.Store(-1)

@@ -64,3 +64,22 @@ func TestHexUUID(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendRFC3339Nano(t *testing.T) {
+	times := []time.Time{
+		{}, time.Unix(0, 0).UTC(), time.Date(2026, 11, 27, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.UTC), time.Date(9999, 12, 31, 0, 0, 0, 1, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", -3600)), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Now(), time.Now().UTC(),
+	}
+	seed := uint64(1)
+	for i := 0; i < 2000; i++ {
+		seed = seed*6364136223846793005 + 1442695040888963407
+		times = append(times, time.Unix(int64(seed>>34), int64(seed%1e9)).UTC())
+	}
+	for _, tm := range times {
+		if got, want := string(appendRFC3339Nano(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+			t.Fatalf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}

@@ -85,7 +85,7 @@ var (
 func newRecord(in *kgo.Record, topic string, key, value []byte, id uuid.UUID, typ []byte, at time.Time) *kgo.Record {
 	buf := make([]byte, 36, 36+len(time.RFC3339Nano)+6)
 	hexUUID(buf, id)
-	buf = at.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = appendRFC3339Nano(buf, at.UTC())
 	r := &kgo.Record{Topic: topic, Key: key, Value: value, Headers: make([]kgo.RecordHeader, 6, 8)}
 	r.Headers[0] = kgo.RecordHeader{Key: kafka.HeaderID, Value: buf[:36:36]}
 	r.Headers[1] = kgo.RecordHeader{Key: kafka.HeaderType, Value: typ}
