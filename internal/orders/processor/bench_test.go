@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,7 @@ func BenchmarkSagaWithInventory(b *testing.B) {
 		defer pprof.StopCPUProfile()
 	}
 	b.ResetTimer()
+	cpu0, broker0 := selfCPU(), brokerCPU()
 	start := time.Now()
 	run(processor.New(names, processor.DefaultConfig()).Topology(), "saga-0")
 	confirmed := 0
@@ -159,6 +161,33 @@ func BenchmarkSagaWithInventory(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
 	b.ReportMetric(0, "ns/op")
 	load, _ := os.ReadFile("/proc/loadavg")
-	b.Logf("%d orders placed, reserved and confirmed in %s (%.0f orders/s, saga joining its group included); loadavg %s",
-		b.N, elapsed.Round(time.Millisecond), float64(b.N)/elapsed.Seconds(), load)
+	b.Logf("%d orders placed, reserved and confirmed in %s (%.0f orders/s, saga joining its group included); "+
+		"CPU per order: this process (saga + inventory) %.0f µs, broker %.0f µs (SAGA_BENCH_BROKER_PID); loadavg %s",
+		b.N, elapsed.Round(time.Millisecond), float64(b.N)/elapsed.Seconds(),
+		(selfCPU()-cpu0)/float64(b.N)*1e6, (brokerCPU()-broker0)/float64(b.N)*1e6, load)
+}
+
+func selfCPU() float64 { return procCPU("self") }
+
+func brokerCPU() float64 {
+	if pid := os.Getenv("SAGA_BENCH_BROKER_PID"); pid != "" {
+		return procCPU(pid)
+	}
+	return 0
+}
+
+// procCPU reads utime+stime of /proc/<pid>/stat in seconds (ticks of 10 ms).
+func procCPU(pid string) float64 {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
 }

@@ -57,8 +57,8 @@ func decodeRequest(r *kgo.Record) (schemas.OrderRequest, error) {
 
 // decodeResult decodes an inventory.results.v1 record.
 func decodeResult(r *kgo.Record) (string, saga.Result, error) {
-	var v schemas.InventoryResult
-	if err := json.Unmarshal(r.Value, &v); err != nil {
+	v, err := unmarshalResult(r.Value)
+	if err != nil {
 		return "", saga.Result{}, streams.Poison(streams.ReasonDecode, err)
 	}
 	if v.OrderID == "" || v.OrderID != string(r.Key) {
