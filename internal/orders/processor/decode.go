@@ -200,3 +200,146 @@ func fastResult(data []byte) (schemas.InventoryResult, bool) {
 	s.skipSpace()
 	return v, s.i == len(s.b)
 }
+
+// unmarshalRequest decodes an orders.requests.v1 value: a fast path for
+// the object the ingress writes, else encoding/json (same result).
+func unmarshalRequest(data []byte) (schemas.OrderRequest, error) {
+	if v, ok := fastRequest(data); ok {
+		return v, nil
+	}
+	var v schemas.OrderRequest
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
+
+// array calls elem for each element until ']'.
+func (s *scanner) array(elem func() bool) bool {
+	if !s.consume('[') {
+		return false
+	}
+	if s.consume(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if s.consume(']') {
+			return true
+		}
+		if !s.consume(',') {
+			return false
+		}
+	}
+}
+
+// strField reads a string into *dst unless the key was seen already.
+func (s *scanner) strField(dst *string, seen *uint32, bit uint32) bool {
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	v, ok := s.str()
+	*dst = string(v)
+	return ok
+}
+
+// canonicalTime reads a time written in time.Time's own JSON form.
+func (s *scanner) canonicalTime() (time.Time, bool) {
+	str, ok := s.str()
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, string(str))
+	if err != nil || !bytes.Equal(str, t.AppendFormat(nil, time.RFC3339Nano)) {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func fastRequest(data []byte) (schemas.OrderRequest, bool) {
+	var v schemas.OrderRequest
+	var seen uint32
+	s := &scanner{b: data}
+	ok := s.object(func(k []byte) bool {
+		switch string(k) {
+		case "orderId":
+			return s.strField(&v.OrderID, &seen, 1<<0)
+		case "scope":
+			return s.strField(&v.Scope, &seen, 1<<1)
+		case "idempotencyKey":
+			return s.strField(&v.IdempotencyKey, &seen, 1<<2)
+		case "bodyHash":
+			return s.strField(&v.BodyHash, &seen, 1<<3)
+		case "customerId":
+			return s.strField(&v.CustomerID, &seen, 1<<4)
+		case "currency":
+			return s.strField(&v.Currency, &seen, 1<<5)
+		case "receivedAt":
+			if seen&(1<<6) != 0 {
+				return false
+			}
+			seen |= 1 << 6
+			t, ok := s.canonicalTime()
+			v.ReceivedAt = t
+			return ok
+		case "shippingAddress":
+			if seen&(1<<7) != 0 {
+				return false
+			}
+			seen |= 1 << 7
+			var as uint32
+			a := &v.ShippingAddress
+			return s.object(func(k []byte) bool {
+				switch string(k) {
+				case "addressLine1":
+					return s.strField(&a.AddressLine1, &as, 1<<0)
+				case "addressLine2":
+					return s.strField(&a.AddressLine2, &as, 1<<1)
+				case "city":
+					return s.strField(&a.City, &as, 1<<2)
+				case "stateOrProvince":
+					return s.strField(&a.StateOrProvince, &as, 1<<3)
+				case "postalCode":
+					return s.strField(&a.PostalCode, &as, 1<<4)
+				case "country":
+					return s.strField(&a.Country, &as, 1<<5)
+				}
+				return false
+			})
+		case "lines":
+			if seen&(1<<8) != 0 {
+				return false
+			}
+			seen |= 1 << 8
+			v.Lines = make([]schemas.Line, 0, 4)
+			return s.array(func() bool {
+				var l schemas.Line
+				var ls uint32
+				ok := s.object(func(k []byte) bool {
+					switch string(k) {
+					case "productId":
+						return s.strField(&l.ProductID, &ls, 1<<0)
+					case "quantity":
+						if ls&(1<<1) != 0 {
+							return false
+						}
+						ls |= 1 << 1
+						n, ok := s.int()
+						l.Quantity = int(n)
+						return ok && n == int64(int(n))
+					}
+					return false
+				})
+				v.Lines = append(v.Lines, l)
+				return ok
+			})
+		}
+		return false
+	})
+	if !ok {
+		return v, false
+	}
+	s.skipSpace()
+	return v, s.i == len(s.b)
+}

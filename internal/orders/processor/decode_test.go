@@ -64,3 +64,55 @@ func FuzzResultDecoder(f *testing.F) {
 	f.Add([]byte(`{"type":"rejected","reason":"timeout","at":"2026-11-27T10:00:00+01:00"}`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkResult(t, data) })
 }
+
+func sameRequest(a, b schemas.OrderRequest) bool {
+	ta, tb := a.ReceivedAt, b.ReceivedAt
+	a.ReceivedAt, b.ReceivedAt = time.Time{}, time.Time{}
+	_, oa := ta.Zone()
+	_, ob := tb.Zone()
+	return reflect.DeepEqual(a, b) && ta.Equal(tb) && oa == ob
+}
+
+func checkRequest(t *testing.T, data []byte) (fast bool) {
+	t.Helper()
+	got, ok := fastRequest(data)
+	var want schemas.OrderRequest
+	err := json.Unmarshal(data, &want)
+	if !ok {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("fast path accepted %q, encoding/json: %v", data, err)
+	}
+	if !sameRequest(got, want) {
+		t.Fatalf("%q:\nfast %+v\njson %+v", data, got, want)
+	}
+	return true
+}
+
+func TestRequestDecoder(t *testing.T) {
+	req := schemas.OrderRequest{OrderID: schemas.OrderID("c", "k"), Scope: "c", IdempotencyKey: "k", BodyHash: "ab",
+		CustomerID: "c", Currency: "USD", ReceivedAt: time.Date(2026, 11, 27, 9, 0, 0, 123, time.UTC),
+		ShippingAddress: schemas.Address{AddressLine1: "1 Main St", City: "Springfield", StateOrProvince: "IL", PostalCode: "62701", Country: "US"},
+		Lines:           []schemas.Line{{ProductID: "p-1", Quantity: 2}, {ProductID: "p-2", Quantity: 1}}}
+	b, _ := json.Marshal(req)
+	if !checkRequest(t, b) {
+		t.Errorf("the fast path refused what the ingress writes: %s", b)
+	}
+	req.ShippingAddress.AddressLine2 = "Apt 4"
+	req.Lines = []schemas.Line{}
+	b, _ = json.Marshal(req)
+	if !checkRequest(t, b) {
+		t.Errorf("the fast path refused %s", b)
+	}
+	for _, s := range []string{`{"lines":[]}`, `{"lines":null}`, `{"lines":[{}]}`, `{"lines":[{"quantity":1,"quantity":2}]}`,
+		`{"shippingAddress":{"city":"Zürich"}}`, `{"scope":""}`, `{"lines":[1]}`, `{"lines":[{"productId":"a"},]}`} {
+		checkRequest(t, []byte(s))
+	}
+}
+
+func FuzzRequestDecoder(f *testing.F) {
+	f.Add([]byte(`{"orderId":"o","scope":"s","idempotencyKey":"k","bodyHash":"h","customerId":"c","shippingAddress":{"addressLine1":"a","city":"b","stateOrProvince":"c","postalCode":"d","country":"US"},"lines":[{"productId":"p","quantity":1}],"currency":"USD","receivedAt":"2026-11-27T09:00:00.000000123Z"}`))
+	f.Add([]byte(`{"lines":[],"shippingAddress":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) { checkRequest(t, data) })
+}

@@ -42,8 +42,8 @@ func commandID(orderID string, lineNo int, cmd string) string {
 // decodeRequest decodes an orders.requests.v1 record and checks it: a
 // request that can never become an order is poison.
 func decodeRequest(r *kgo.Record) (schemas.OrderRequest, error) {
-	var req schemas.OrderRequest
-	if err := json.Unmarshal(r.Value, &req); err != nil {
+	req, err := unmarshalRequest(r.Value)
+	if err != nil {
 		return req, streams.Poison(streams.ReasonDecode, err)
 	}
 	if err := saga.CheckRequest(req); err != nil {
