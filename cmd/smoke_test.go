@@ -102,7 +102,7 @@ func runOne(ctx context.Context, t *testing.T, path string, env []string) {
 		resp, err := http.Get(base + "/health/ready")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				break
 			}
