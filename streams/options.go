@@ -30,7 +30,7 @@ func defaultOptions() options {
 	return options{
 		logger:      slog.New(slog.DiscardHandler),
 		eos:         true,
-		clock:       time.Now,
+		clock:       func() time.Time { return time.Now().UTC() },
 		pollRecords: 10000,
 		threads:     1,
 		lagInterval: 5 * time.Second,
@@ -53,7 +53,8 @@ func WithRegisterer(r prometheus.Registerer) Opt {
 // stateless processors); the order pipeline runs exactly-once.
 func AtLeastOnce() Opt { return optFunc(func(o *options) { o.eos = false }) }
 
-// WithClock sets the clock handlers see as Task.Now (tests).
+// WithClock sets the clock handlers see as Task.Now (tests). The default
+// is the wall clock in UTC.
 func WithClock(now func() time.Time) Opt { return optFunc(func(o *options) { o.clock = now }) }
 
 // WithPollRecords caps the records taken per poll (default 10000).

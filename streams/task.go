@@ -88,7 +88,8 @@ func (t *Task) Partition() int32 { return t.partition }
 // Record is the input record being handled; nil in a punctuator.
 func (t *Task) Record() *kgo.Record { return t.rec }
 
-// Now is the processing time of the current record or punctuation.
+// Now is the processing time of the current record or punctuation (UTC;
+// one reading per poll, so records of one poll share it).
 func (t *Task) Now() time.Time { return t.now }
 
 // Logger returns the processor's logger with the task's partition.
@@ -149,6 +150,9 @@ func (t *Task) endUnit(ok bool) {
 	}
 	if ok {
 		for _, r := range t.unitOut {
+			if r.Timestamp.IsZero() {
+				r.Timestamp = t.now // saves the producer a clock reading per record
+			}
 			t.env.produce(r)
 		}
 		t.stats.out += len(t.unitOut)
