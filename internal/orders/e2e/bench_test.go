@@ -86,6 +86,7 @@ type benchPipeline struct {
 	metrics  []string // the processes' /metrics URLs
 	procs    map[string]*processes
 	cpu0     map[string]float64 // CPU seconds at the start of the measured run
+	rejected atomic.Int64       // non-2xx answers (503/429 under overload), retried
 	pool     *pgxpool.Pool
 	seq      atomic.Int64
 	client   *http.Client
@@ -278,13 +279,17 @@ func (bp *benchPipeline) nextOrder(rnd *rand.Rand) (key, customer, body string) 
 	return key, customer, body
 }
 
-// send POSTs one order until it is accepted.
+// send POSTs one order until it is accepted, as a well-behaved client
+// does: 503 and 429 are retried after their Retry-After (at most 1 s),
+// anything else after 50 ms, for up to 3 minutes.
 func (bp *benchPipeline) send(o *benchOrder, key, body string) {
-	for attempt := 0; attempt < 100; attempt++ {
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
 		req, _ := http.NewRequestWithContext(context.Background(), "POST", bp.url+"/api/v1/orders", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", key)
 		resp, err := bp.client.Do(req)
+		pause := 50 * time.Millisecond
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
@@ -292,8 +297,12 @@ func (bp *benchPipeline) send(o *benchOrder, key, body string) {
 				o.ok = time.Now()
 				return
 			}
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+				pause = time.Second
+			}
+			bp.rejected.Add(1)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(pause)
 	}
 	bp.b.Errorf("order %s was never accepted", key)
 }
@@ -312,6 +321,34 @@ func (bp *benchPipeline) cpuSeconds() map[string]float64 {
 			out[name] += procCPU(strconv.Itoa(cmd.Process.Pid))
 		}
 		ps.mu.Unlock()
+	}
+	// The servers, when BENCH_PIDS names them ("kafka=123,postgres=456,redis=789";
+	// a process's children count too: PostgreSQL's backends).
+	for _, kv := range strings.Split(os.Getenv("BENCH_PIDS"), ",") {
+		if name, pid, ok := strings.Cut(kv, "="); ok {
+			out[name] += procCPU(pid)
+			for _, child := range childPIDs(pid) {
+				out[name] += procCPU(child)
+			}
+		}
+	}
+	return out
+}
+
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(pid string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 1 && f[1] == pid {
+			out = append(out, e.Name())
+		}
 	}
 	return out
 }
@@ -432,7 +469,7 @@ func (bp *benchPipeline) collect(how string, orders []benchOrder, start time.Tim
 	if len(persisted) != len(orders) {
 		b.Fatalf("%d of the run's %d orders are CONFIRMED", len(persisted), len(orders))
 	}
-	res := benchResult{how: how, n: len(orders), start: start, sentDone: sentDone, cpu: map[string]float64{}}
+	res := benchResult{how: how, n: len(orders), start: start, sentDone: sentDone, cpu: map[string]float64{}, retried: bp.rejected.Swap(0)}
 	for name, sec := range bp.cpuSeconds() {
 		res.cpu[name] = (sec - bp.cpu0[name]) / float64(len(orders)) * 1e6 // µs per order
 	}
@@ -453,6 +490,7 @@ type benchResult struct {
 	start, sentDone, last time.Time
 	lat, accept           []time.Duration
 	cpu                   map[string]float64 // µs of CPU per order, by process
+	retried               int64
 }
 
 func pct(ds []time.Duration, p float64) time.Duration {
@@ -476,5 +514,5 @@ func (r benchResult) report(b *testing.B) {
 		pct(r.lat, 0.5).Round(time.Millisecond), pct(r.lat, 0.9).Round(time.Millisecond), pct(r.lat, 0.99).Round(time.Millisecond),
 		pct(r.lat, 1).Round(time.Millisecond), pct(r.accept, 0.5).Round(time.Millisecond), pct(r.accept, 0.99).Round(time.Millisecond),
 		strings.TrimSpace(string(load)))
-	b.Logf("CPU per order (µs, includes the wait for the last confirmation): %v", r.cpu)
+	b.Logf("CPU per order (µs, includes the wait for the last confirmation): %v; non-2xx answers retried: %d", r.cpu, r.retried)
 }
