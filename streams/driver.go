@@ -119,7 +119,7 @@ func (d *TestDriver) Punctuate() error {
 // Commit commits the open transaction.
 func (d *TestDriver) Commit() error {
 	for p := int32(0); p < int32(d.partitions); p++ {
-		if err := d.tasks[p].flush(d.produceChangelog); err != nil {
+		if err := d.tasks[p].flush(d.produceChangelog, true); err != nil {
 			d.Abort()
 			return err
 		}

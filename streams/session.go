@@ -227,7 +227,7 @@ func (p *Processor) runSession(ctx context.Context, th *thread) error {
 		if err := s.punctuate(); err != nil {
 			return err
 		}
-		if err := s.flushTasks(); err != nil { // stream the changes out while the transaction is open
+		if err := s.flushTasks(false); err != nil { // stream the changelog out while the transaction is open
 			return err
 		}
 		if s.due() {
@@ -439,7 +439,7 @@ func (s *session) commit(ctx context.Context) error {
 	start := time.Now()
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.p.cfg.TransactionTimeout)
 	defer cancel()
-	if err := s.flushTasks(); err != nil {
+	if err := s.flushTasks(true); err != nil {
 		_ = s.abort(ectx, "encode_error")
 		return &fatalError{err}
 	}
@@ -495,11 +495,11 @@ func (s *session) commit(ctx context.Context) error {
 	return err
 }
 
-// flushTasks produces every task's changelog writes and latest values
-// since the last flush.
-func (s *session) flushTasks() error {
+// flushTasks produces every task's changelog writes since the last flush
+// and, at commit (final), its latest values.
+func (s *session) flushTasks(final bool) error {
 	for _, t := range s.tasks {
-		if err := t.flush(s.produceChangelog); err != nil {
+		if err := t.flush(s.produceChangelog, final); err != nil {
 			return &fatalError{err}
 		}
 	}
