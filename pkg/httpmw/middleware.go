@@ -5,12 +5,14 @@ package httpmw
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -31,6 +33,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inflight prometheus.Gauge
+	cache    sync.Map // seriesKey → *series
 }
 
 // NewMetrics registers the HTTP metrics on reg.
@@ -51,9 +54,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// recorder records the status a handler wrote and, through TagRoute, the
+// route it matched; one allocation per request carries both.
 type recorder struct {
 	http.ResponseWriter
 	status int
+	route  string
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -72,27 +78,25 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// routeKey holds a request's *routeHolder: Chain wraps the router, so the
+// routeKey holds a request's *recorder: Chain wraps the router, so the
 // matched route is only known inside it (TagRoute), not on Chain's request.
 type routeKey struct{}
-
-type routeHolder struct{ name string }
 
 // TagRoute is a mux middleware (router.Use) that records the matched
 // route's path template for Chain's metrics; without it every request is
 // labelled route="unmatched".
 func TagRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
-			h.name = routeName(r)
+		if rec, ok := r.Context().Value(routeKey{}).(*recorder); ok {
+			rec.route = routeName(r)
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
 func routeName(r *http.Request) string {
-	if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok && h.name != "" {
-		return h.name
+	if rec, ok := r.Context().Value(routeKey{}).(*recorder); ok && rec.route != "" {
+		return rec.route
 	}
 	if cur := mux.CurrentRoute(r); cur != nil {
 		if tpl, err := cur.GetPathTemplate(); err == nil {
@@ -100,6 +104,31 @@ func routeName(r *http.Request) string {
 		}
 	}
 	return "unmatched"
+}
+
+// series are a (route, method, code)'s metric children, resolved once:
+// WithLabelValues hashes its labels on every call.
+type series struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+func (m *Metrics) series(route, method string, code int) *series {
+	k := seriesKey{route, method, code}
+	if s, ok := m.cache.Load(k); ok {
+		return s.(*series)
+	}
+	s := &series{
+		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+		latency:  m.latency.WithLabelValues(route, method),
+	}
+	v, _ := m.cache.LoadOrStore(k, s)
+	return v.(*series)
 }
 
 // Chain wraps h with recovery, correlation id, tracing, metrics and access log.
@@ -112,17 +141,20 @@ func Chain(h http.Handler, m *Metrics, tracer trace.Tracer, logger *slog.Logger)
 		if cid == "" || len(cid) > 128 {
 			cid = newID()
 		}
-		w.Header().Set(CorrelationHeader, cid)
+		w.Header()[CorrelationHeader] = []string{cid}
 		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		var span trace.Span
 		if tracer != nil {
-			var span trace.Span
-			ctx, span = tracer.Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
+			// Named by method now and by route once it is known (semconv's
+			// "{method} {route}"), so an unsampled request builds no name.
+			ctx, span = tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 			defer span.End()
-			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("correlation.id", cid))
+			if span.IsRecording() {
+				span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("correlation.id", cid))
+			}
 		}
-		ctx = context.WithValue(ctx, routeKey{}, &routeHolder{})
-		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(ctx, routeKey{}, rec))
 		m.inflight.Inc()
 		defer func() {
 			m.inflight.Dec()
@@ -141,17 +173,27 @@ func Chain(h http.Handler, m *Metrics, tracer trace.Tracer, logger *slog.Logger)
 				code = http.StatusOK
 			}
 			d := time.Since(start)
-			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
-			m.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
-			logger.DebugContext(ctx, "http", "method", r.Method, "path", r.URL.Path, "route", route,
-				"status", code, "duration_ms", float64(d.Microseconds())/1000, "correlation_id", cid)
+			s := m.series(route, r.Method, code)
+			s.requests.Inc()
+			s.latency.Observe(d.Seconds())
+			if span != nil && span.IsRecording() {
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", code))
+			}
+			if logger.Enabled(ctx, slog.LevelDebug) {
+				logger.DebugContext(ctx, "http", "method", r.Method, "path", r.URL.Path, "route", route,
+					"status", code, "duration_ms", float64(d.Microseconds())/1000, "correlation_id", cid)
+			}
 		}()
 		h.ServeHTTP(rec, r)
 	})
 }
 
+// newID is a correlation id: 96 random bits, hex. Not a secret, so the
+// runtime's per-thread ChaCha8 generator (math/rand/v2) serves.
 func newID() string {
 	var b [12]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64()) //nolint:gosec // a correlation id, not a secret
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32()) //nolint:gosec // a correlation id, not a secret
 	return hex.EncodeToString(b[:])
 }
