@@ -90,7 +90,7 @@ func TestAdminAuth(t *testing.T) {
 	t.Parallel()
 	k, r := servers(t)
 	cfg := testConfig(k, r)
-	cfg.jwksFile = "/nonexistent/jwks.json"
+	cfg.AdminAuth = true // auth on, but no verifier wired
 	h := startCatalog(t, cfg)
 	if got := h.do("PUT", "/api/v1/admin/products/p-1", `{}`, nil); got.Status != 503 {
 		t.Fatalf("auth on, no verifier: %d; want 503 (fail closed)", got.Status)

@@ -2,8 +2,8 @@ package catalog
 
 import (
 	"net/http"
-	"slices"
 
+	"github.com/orderpipe/orderpipe/pkg/auth"
 	"github.com/orderpipe/orderpipe/pkg/problem"
 )
 
@@ -11,52 +11,45 @@ import (
 const AdminScope = "catalog:admin"
 
 // Principal is an authenticated caller.
-type Principal struct {
-	Subject string
-	Scopes  []string
-}
+type Principal = auth.Principal
 
-// Authenticator verifies a request's bearer token (the ingress's JWT
-// verification, once it is a shared package).
-type Authenticator interface {
-	Authenticate(r *http.Request) (Principal, error)
-}
+// Authenticator verifies a request's bearer token (*auth.Verifier, the same
+// verifier as the ingress's).
+type Authenticator = auth.Authenticator
 
 // principal is the authentication state of a request: with auth off (no JWKS
 // configured) everyone passes and has no subject; with auth on, a missing
-// verifier refuses rather than letting requests through unchecked.
-func (s *Service) principal(r *http.Request) (Principal, *problem.Problem) {
+// verifier refuses rather than letting requests through unchecked. It
+// writes the refusal and returns false.
+func (s *Service) principal(w http.ResponseWriter, r *http.Request) (Principal, bool) {
 	switch {
 	case s.Auth != nil:
 		p, err := s.Auth.Authenticate(r)
 		if err != nil {
-			return Principal{}, problem.New(http.StatusUnauthorized, TypeUnauthorized, err.Error())
+			auth.WriteUnauthorized(w, r, err)
+			return Principal{}, false
 		}
-		return p, nil
+		return p, true
 	case s.cfg.AdminAuth:
-		return Principal{}, problem.New(http.StatusServiceUnavailable, TypeUnavailable,
-			"authentication is configured but catalog-api has no token verifier wired; refusing rather than skipping it")
+		problem.Write(w, r, problem.New(http.StatusServiceUnavailable, TypeUnavailable,
+			"authentication is configured but catalog-api has no token verifier wired; refusing rather than skipping it"))
+		return Principal{}, false
 	}
-	return Principal{}, nil
+	return Principal{}, true
 }
 
 // adminAuth guards the admin routes: with auth on, a verified token with
-// the catalog:admin scope.
+// the catalog:admin scope (401 without a valid token, 403 without the scope).
 func (s *Service) adminAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, prob := s.principal(r)
-		if prob != nil {
-			if prob.Status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			}
-			problem.Write(w, r, prob)
+		p, ok := s.principal(w, r)
+		if !ok {
 			return
 		}
-		if (s.Auth != nil || s.cfg.AdminAuth) && !slices.Contains(p.Scopes, AdminScope) {
-			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+AdminScope+`"`)
-			problem.Write(w, r, problem.New(http.StatusForbidden, TypeForbidden, "the admin routes need the "+AdminScope+" scope"))
+		if (s.Auth != nil || s.cfg.AdminAuth) && !p.HasScope(AdminScope) {
+			auth.WriteForbidden(w, r, AdminScope)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/intake"
+	"github.com/orderpipe/orderpipe/pkg/auth"
 	"github.com/orderpipe/orderpipe/pkg/config"
 )
 
@@ -18,12 +19,14 @@ type Config struct {
 	Redis  config.Redis
 	Intake intake.Config // the cart checkout answers exactly as POST /api/v1/orders
 
-	// AdminAuth is on when a JWKS is configured (AUTH_JWKS_URL or
-	// AUTH_JWKS_FILE, the ingress's settings): admin routes then need a
-	// verified token with the catalog:admin scope.
+	// Auth is bearer-token auth, the ingress's settings (pkg/auth): with a
+	// JWKS configured, the admin routes need a verified token with the
+	// catalog:admin scope and the checkout a verified token whose subject
+	// becomes the idempotency scope.
+	Auth auth.Config
+	// AdminAuth is on when auth is (set by Validate); with no verifier
+	// wired the guarded routes then fail closed (503).
 	AdminAuth bool
-	jwksURL   string
-	jwksFile  string
 
 	L1Size       int           // products in the L1 (listing pages: an eighth of it); 0 = no L1
 	L1TTL        time.Duration // an L1 entry is served without asking Redis for this long
@@ -41,8 +44,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Kafka.Register(s)
 	c.Redis.Register(s)
 	c.Intake.Register(s)
-	s.String(&c.jwksURL, "AUTH_JWKS_URL", "auth-jwks-url", "", "JWKS URL of the JWT signing keys; setting it (or AUTH_JWKS_FILE) turns bearer auth on")
-	s.String(&c.jwksFile, "AUTH_JWKS_FILE", "auth-jwks-file", "", "JWKS file of the JWT signing keys (instead of AUTH_JWKS_URL)")
+	c.Auth.Register(s)
 	s.Int(&c.L1Size, "CATALOG_L1_SIZE", "catalog-l1-size", 100000, "products the in-process L1 cache holds (listing pages: an eighth of it); 0 turns L1 off")
 	s.Duration(&c.L1TTL, "CATALOG_L1_TTL", "catalog-l1-ttl", 10*time.Second, "how long an L1 entry is served without asking Redis (invalidations drop entries sooner)")
 	s.Duration(&c.L1StaleTTL, "CATALOG_L1_STALE_TTL", "catalog-l1-stale-ttl", 10*time.Minute, "how long L1 keeps an entry to serve it stale, with a Warning, while Redis is down")
@@ -59,8 +61,8 @@ const defaultCursorKey = "orderpipe-catalog-cursor-v1"
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
-	c.AdminAuth = c.AdminAuth || c.jwksURL != "" || c.jwksFile != ""
-	errs := []error{c.Kafka.Validate(), c.Redis.Validate(), c.Intake.Validate()}
+	c.AdminAuth = c.AdminAuth || c.Auth.Enabled()
+	errs := []error{c.Kafka.Validate(), c.Redis.Validate(), c.Intake.Validate(), c.Auth.Validate()}
 	if c.L1Size < 0 {
 		errs = append(errs, fmt.Errorf("CATALOG_L1_SIZE %d: want ≥ 0", c.L1Size))
 	}

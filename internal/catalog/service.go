@@ -21,6 +21,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/pkg/app"
+	"github.com/orderpipe/orderpipe/pkg/auth"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/redisx"
 )
@@ -44,11 +45,20 @@ type Service struct {
 	// and the checkout (the subject is the idempotency scope, as on
 	// POST /api/v1/orders). With auth off (no JWKS configured) a nil Auth
 	// lets everyone through; with auth on, a nil Auth refuses those routes.
-	Auth Authenticator
+	Auth     Authenticator
+	verifier *auth.Verifier // the JWKS refresher behind Auth, when auth is on
 }
 
 // New builds catalog-api.
-func New(_ context.Context, env *app.Env, cfg Config) (*Service, error) {
+func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
+	var verifier *auth.Verifier
+	if cfg.Auth.Enabled() {
+		v, err := auth.New(ctx, cfg.Auth, env.Logger)
+		if err != nil {
+			return nil, err
+		}
+		verifier = v
+	}
 	m := newMetrics(env.Metrics)
 	rdb, err := redisx.NewClient(cfg.Redis)
 	if err != nil {
@@ -74,6 +84,9 @@ func New(_ context.Context, env *app.Env, cfg Config) (*Service, error) {
 		carts:   &cartStore{rdb: rdb, prefix: cfg.Redis.KeyPrefix, ttl: cfg.CartTTL},
 		records: NewRecords(cfg.Kafka.TopicPrefix),
 		hdr:     newHeaders(cfg.MaxAge),
+	}
+	if verifier != nil {
+		s.Auth, s.verifier = verifier, verifier
 	}
 	if cfg.Projector {
 		if s.proj, err = newProjector(cfg.Kafka, cfg.Group, store, producer, m, env.Metrics, env.Logger); err != nil {
@@ -109,6 +122,9 @@ func (s *Service) Routes(r *mux.Router) {
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.subscribe(gctx) })
+	if s.verifier != nil {
+		g.Go(func() error { s.verifier.Run(gctx); return nil })
+	}
 	if s.proj != nil {
 		g.Go(func() error {
 			if err := s.proj.run(gctx); err != nil && !errors.Is(err, context.Canceled) {

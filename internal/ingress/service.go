@@ -21,6 +21,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/pkg/app"
+	"github.com/orderpipe/orderpipe/pkg/auth"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/redisx"
@@ -35,7 +36,7 @@ type Config struct {
 	Redis        config.Redis
 	Postgres     config.Postgres // the read-only pool behind GET /api/v1/orders?customerId= and the GET fallback
 	Intake       intake.Config
-	Auth         Auth
+	Auth         auth.Config
 	MaxBodyBytes int
 	MaxWait      time.Duration
 
@@ -54,11 +55,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Intake.Register(s)
 	s.Int(&c.MaxBodyBytes, "HTTP_MAX_BODY_BYTES", "http-max-body-bytes", 64<<10, "largest accepted request body in bytes (413 beyond)")
 	s.Duration(&c.MaxWait, "ORDER_MAX_WAIT", "order-max-wait", 30*time.Second, "longest wait a `Prefer: wait=N` request may ask for (keep below HTTP_WRITE_TIMEOUT)")
-	s.String(&c.Auth.JWKSURL, "AUTH_JWKS_URL", "auth-jwks-url", "", "JWKS URL of the JWT signing keys; setting it (or AUTH_JWKS_FILE) turns bearer auth on")
-	s.String(&c.Auth.JWKSFile, "AUTH_JWKS_FILE", "auth-jwks-file", "", "JWKS file of the JWT signing keys (instead of AUTH_JWKS_URL)")
-	s.String(&c.Auth.Issuer, "AUTH_ISSUER", "auth-issuer", "", "required JWT iss when auth is on")
-	s.String(&c.Auth.Audience, "AUTH_AUDIENCE", "auth-audience", "", "required JWT aud when auth is on")
-	s.Duration(&c.Auth.Refresh, "AUTH_JWKS_REFRESH", "auth-jwks-refresh", 5*time.Minute, "how often the JWKS URL is re-read")
+	c.Auth.Register(s)
 }
 
 // Validate reports every problem at once.
@@ -70,7 +67,7 @@ func (c *Config) Validate() error {
 	if c.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("ORDER_MAX_WAIT %s: want ≥ 0", c.MaxWait))
 	}
-	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Intake.Validate(), c.Auth.validate(), errors.Join(errs...))
+	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Intake.Validate(), c.Auth.Validate(), errors.Join(errs...))
 }
 
 // Service is the running ingress.
@@ -79,7 +76,7 @@ type Service struct {
 	producer *kgo.Client
 	rdb      *redis.Client
 	intake   *intake.Intake
-	auth     *authenticator
+	auth     *auth.Verifier
 	waiter   Waiter
 
 	closePool func()
@@ -118,8 +115,8 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, producer: producer, rdb: rdb, intake: in, closePool: closePool}
 	s.waiter = &projectionWaiter{intake: in, poll: 50 * time.Millisecond}
-	if cfg.Auth.enabled() {
-		if s.auth, err = newAuthenticator(ctx, cfg.Auth, env.Logger); err != nil {
+	if cfg.Auth.Enabled() {
+		if s.auth, err = auth.New(ctx, cfg.Auth, env.Logger); err != nil {
 			producer.Close()
 			_ = rdb.Close()
 			return nil, err
@@ -134,22 +131,21 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 // Routes mounts the order routes and the OpenAPI document.
 func (s *Service) Routes(r *mux.Router) {
 	r.HandleFunc("/openapi.json", serveOpenAPI).Methods("GET")
-	guard := func(h http.HandlerFunc) http.Handler {
-		if s.auth != nil {
-			return s.auth.middleware(h)
-		}
-		return h
+	var verifier auth.Authenticator
+	if s.auth != nil {
+		verifier = s.auth
 	}
+	guard := func(h http.HandlerFunc) http.Handler { return auth.Require(verifier, h) }
 	r.Handle("/api/v1/orders", guard(s.postOrder)).Methods("POST")
 	r.Handle("/api/v1/orders", guard(s.listOrders)).Methods("GET")
 	r.Handle("/api/v1/orders/{id}", guard(s.getOrder)).Methods("GET")
 	r.Handle("/api/v1/orders/{id}/cancel", guard(s.cancelOrder)).Methods("POST")
 }
 
-// Run refreshes the JWKS (when auth is on) until ctx is done.
+// Run re-reads the JWKS (when auth is on) until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	if s.auth != nil && s.cfg.Auth.JWKSURL != "" {
-		s.auth.run(ctx)
+	if s.auth != nil {
+		s.auth.Run(ctx)
 		return nil
 	}
 	<-ctx.Done()
