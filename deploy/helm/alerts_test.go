@@ -103,7 +103,8 @@ func must[T any](v T, err error) T {
 }
 
 // TestReadmeListsPanelsAndAlerts: the README's "Dashboards and alerts"
-// section names every panel with its query and every alert.
+// section names every panel with its query and every alert with its
+// expression (whitespace collapsed).
 func TestReadmeListsPanelsAndAlerts(t *testing.T) {
 	readme := string(must(os.ReadFile("../../README.md")))
 	for _, q := range dashboardQueries(t) {
@@ -113,8 +114,15 @@ func TestReadmeListsPanelsAndAlerts(t *testing.T) {
 	}
 	for _, g := range loadRules(t).Groups {
 		for _, r := range g.Rules {
-			if r.Alert != "" && !strings.Contains(readme, "["+r.Alert+"]") {
+			if r.Alert == "" {
+				continue
+			}
+			if !strings.Contains(readme, "["+r.Alert+"]") {
 				t.Errorf("README lacks alert %s", r.Alert)
+			}
+			expr := strings.ReplaceAll(strings.Join(strings.Fields(r.Expr), " "), "|", `\|`)
+			if !strings.Contains(readme, "`"+expr+"`") {
+				t.Errorf("README lacks the expression of alert %s: `%s`", r.Alert, expr)
 			}
 		}
 	}

@@ -23,7 +23,7 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	const ns, sub = "orderpipe", "saga"
-	return &metrics{
+	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "requests_total",
 			Help: "Order requests by admission: new (placed), duplicate (a retry, dropped), conflict (key reused with another body; recorded on the requests' DLQ topic), invalid (dead-lettered)."},
 			[]string{"outcome"}),
@@ -42,6 +42,32 @@ func newMetrics() *metrics {
 			Help:    "Time from placing an order to its outcome, by outcome.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 600, 1800}},
 			[]string{"outcome"}),
+	}
+	m.initSeries()
+	return m
+}
+
+// initSeries creates every known label combination at zero, so rates,
+// dashboards and alerts (orders timed out, conflicts) have a series from the
+// start instead of only after the first such event.
+func (m *metrics) initSeries() {
+	for _, o := range []string{saga.New.String(), saga.Duplicate.String(), saga.Conflict.String(), "invalid"} {
+		m.requests.WithLabelValues(o)
+	}
+	m.outcomes.WithLabelValues("confirmed", "")
+	m.outcomes.WithLabelValues("cancelled", "")
+	for _, r := range []string{schemas.ReasonInsufficientStock, schemas.ReasonUnknownProduct, schemas.ReasonInactiveProduct,
+		schemas.ReasonCurrencyMismatch, schemas.ReasonTimeout} {
+		m.outcomes.WithLabelValues("rejected", r)
+	}
+	for _, o := range []string{"confirmed", "rejected", "cancelled"} {
+		m.duration.WithLabelValues(o)
+	}
+	for _, ir := range [][2]string{{"result", "order_not_pending"}, {"result", "duplicate"}, {"cancel", "order_ended"}, {"cancel", "already_held"}} {
+		m.ignored.WithLabelValues(ir[0], ir[1])
+	}
+	for _, s := range []string{StoreOrders, StoreHeld} {
+		m.expired.WithLabelValues(s)
 	}
 }
 
