@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -11,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
-	tckafka "github.com/testcontainers/testcontainers-go/modules/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -58,53 +54,9 @@ func kafkaBrokers(t testing.TB) (kind string, brokers []string, where string) {
 		missing(t, "kafka", "KAFKA_BROKERS")
 	}
 	if b, err := sharedContainer(); err == nil {
-		return KindTestcontainers, b, "testcontainers Kafka module"
+		return KindTestcontainers, b, "testcontainers Kafka module (-tags testcontainers)"
 	}
 	return KindKfake, sharedKfake(t), "in-process kfake; set KAFKA_BROKERS for real Kafka"
-}
-
-var (
-	containerOnce    sync.Once
-	containerBrokers []string
-	containerErr     error
-)
-
-// sharedContainer starts one Kafka container per test process when a Docker
-// engine answers. It stays up until the process exits (testcontainers' reaper
-// removes it).
-func sharedContainer() ([]string, error) {
-	containerOnce.Do(func() {
-		if !dockerReachable() {
-			containerErr = errors.New("no Docker engine")
-			return
-		}
-		// testcontainers panics on some Docker host set-ups it cannot parse.
-		defer func() {
-			if p := recover(); p != nil {
-				containerErr = fmt.Errorf("testcontainers: %v", p)
-			}
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		p, err := testcontainers.NewDockerProvider()
-		if err == nil {
-			err = p.Health(ctx)
-			_ = p.Close()
-		}
-		if err != nil {
-			containerErr = err
-			return
-		}
-		startCtx, cancelStart := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancelStart()
-		c, err := tckafka.Run(startCtx, "confluentinc/confluent-local:7.5.0", tckafka.WithClusterID("orderpipe-test"))
-		if err != nil {
-			containerErr = err
-			return
-		}
-		containerBrokers, containerErr = c.Brokers(startCtx)
-	})
-	return containerBrokers, containerErr
 }
 
 // dockerReachable reports whether a Docker engine socket is there to ask.

@@ -1,6 +1,7 @@
 // Package testenv gives tests their servers. Kafka(t), Postgres(t) and
 // Redis(t) use the real servers `make test` started (KAFKA_BROKERS,
 // DATABASE_URL, REDIS_URL); without them Kafka falls back to testcontainers
+// (only in a build with -tags testcontainers, decision 0026)
 // when a Docker engine is reachable, else to an in-process kfake broker,
 // and PostgreSQL/Redis tests are skipped. With ORDERPIPE_REQUIRE_REAL=1 (set
 // by `make test`) a missing server fails the test instead.
