@@ -97,7 +97,9 @@ func ConsumerOpts() []kgo.Opt {
 	}
 }
 
-// NewClient builds a client from the base options plus extra ones.
+// NewClient builds a client from the base options plus extra ones. With SASL
+// or TLS configured it first checks, within SecurityCheckTimeout, that the
+// brokers accept the credentials and certificate (ErrAuth otherwise).
 func NewClient(cfg config.Kafka, logger *slog.Logger, extra ...kgo.Opt) (*kgo.Client, error) {
 	opts, err := BaseOpts(cfg, logger)
 	if err != nil {
@@ -106,6 +108,12 @@ func NewClient(cfg config.Kafka, logger *slog.Logger, extra ...kgo.Opt) (*kgo.Cl
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if cfg.SASLMechanism != "" || cfg.TLS || cfg.TLSCAFile != "" || cfg.TLSCertFile != "" {
+		if err := checkSecurity(cl, cfg); err != nil {
+			cl.Close()
+			return nil, err
+		}
 	}
 	return cl, nil
 }

@@ -38,8 +38,11 @@ func (k *Kafka) waitReady(parent context.Context) error {
 			}
 			cl := clients[i]
 			if cl == nil {
-				var err error
-				cl, err = kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", k.state.Nodes[i].Port)))
+				opts, err := k.state.Security.clientOpts()
+				if err != nil {
+					return err
+				}
+				cl, err = kgo.NewClient(append(opts, kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", k.state.Nodes[i].Port)))...)
 				if err != nil {
 					return fmt.Errorf("kafka: client for node %d: %w", i, err)
 				}
