@@ -16,6 +16,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/pkg/problem"
+	"github.com/orderpipe/orderpipe/pkg/strictjson"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -75,7 +76,13 @@ func (s *Service) cartView(c domain.Cart) cartView {
 // createCart is POST /api/v1/carts. A body is optional and its fields (a
 // session id from older clients, …) are ignored.
 func (s *Service) createCart(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxBodyBytes))
+	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, intake.TypeTooLarge, "the body is larger than 64 KiB"))
+			return
+		}
+	}
 	c, err := s.carts.create(r.Context())
 	if err != nil {
 		s.cartError(w, r, "create", err)
@@ -291,10 +298,12 @@ func cartID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return u.String(), true
 }
 
-// readBody reads a JSON request body (at most 64 KiB).
+// readBody reads a JSON request body (at most 64 KiB, never buffering
+// more): 415 for a declared non-JSON type, 413 beyond the limit, 400 for a
+// member named twice or nesting deeper than strictjson.MaxDepth.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *problem.Problem) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
-		return nil, problem.New(http.StatusUnsupportedMediaType, intake.TypeUnsupportedMed, "the body must be application/json, not "+ct)
+	if p := intake.CheckContentType(r); p != nil {
+		return nil, p
 	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
@@ -303,6 +312,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *problem.Problem)
 			return nil, problem.New(http.StatusRequestEntityTooLarge, intake.TypeTooLarge, "the body is larger than 64 KiB")
 		}
 		return nil, problem.New(http.StatusBadRequest, intake.TypeMalformed, "the body could not be read: "+err.Error())
+	}
+	if err := strictjson.Check(buf.Bytes()); err != nil {
+		return nil, problem.New(http.StatusBadRequest, intake.TypeMalformed, err.Error())
 	}
 	return buf.Bytes(), nil
 }

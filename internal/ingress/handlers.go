@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // postOrder is POST /api/v1/orders.
 func (s *Service) postOrder(w http.ResponseWriter, r *http.Request) {
-	if p := checkJSON(r); p != nil {
+	if p := intake.CheckContentType(r); p != nil {
 		problem.Write(w, r, p)
 		return
 	}
@@ -173,20 +172,6 @@ func orderID(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 func (s *Service) unavailable(w http.ResponseWriter, r *http.Request, _ error) {
 	problem.Write(w, r, problem.New(http.StatusServiceUnavailable, intake.TypeUnavailable, "order status is unavailable right now; retry shortly").WithRetryAfter(time.Second))
-}
-
-// checkJSON refuses a declared non-JSON body (415). A missing Content-Type
-// is read as JSON.
-func checkJSON(r *http.Request) *problem.Problem {
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		return nil
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-		return nil
-	}
-	return problem.New(http.StatusUnsupportedMediaType, intake.TypeUnsupportedMed, "the body must be application/json, not "+ct)
 }
 
 func bodyError(err error, limit int) *problem.Problem {

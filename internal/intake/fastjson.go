@@ -10,7 +10,8 @@ import (
 // It handles a strict subset — the document encoding/json would decode to
 // the same Order — and reports false for anything else (escapes in known
 // string fields, non-integer quantities, keys that differ from ours only in
-// case, duplicated known keys, anything malformed), in which case Parse
+// case, duplicated keys, objects of more than 16 members, anything
+// malformed), in which case Parse
 // uses encoding/json. FuzzFastDecode checks the two agree.
 func fastDecode(b []byte) (Order, bool) {
 	s := scanner{b: b}
@@ -91,9 +92,23 @@ func (s *scanner) object(member func(key []byte) bool) bool {
 	if s.eat('}') {
 		return true
 	}
+	// Member names seen, to leave duplicates (and objects too large to
+	// check cheaply) to Parse's slow path, which refuses duplicates.
+	var names [16][]byte
+	n := 0
 	for {
 		key, ok := s.plainString()
-		if !ok || !s.eat(':') || !member(key) {
+		if !ok || n == len(names) {
+			return false
+		}
+		for _, k := range names[:n] {
+			if len(k) == len(key) && equalFoldBytes(k, key) {
+				return false
+			}
+		}
+		names[n] = key
+		n++
+		if !s.eat(':') || !member(key) {
 			return false
 		}
 		if s.eat('}') {
@@ -151,6 +166,15 @@ func (s *scanner) unknown(key []byte, known ...string) bool {
 		}
 	}
 	return s.skip(0)
+}
+
+func equalFoldBytes(a, b []byte) bool {
+	for i := range a {
+		if a[i]|0x20 != b[i]|0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 func equalFoldASCII(a string, b []byte) bool {

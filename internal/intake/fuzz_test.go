@@ -3,6 +3,8 @@ package intake
 import (
 	"net/http"
 	"testing"
+
+	"github.com/orderpipe/orderpipe/pkg/strictjson"
 )
 
 // FuzzParse: whatever the body and key, the decoder and validator never
@@ -16,11 +18,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"customerId":5,"shippingAddress":"x","lines":[{"productId":1,"quantity":"2"}],"currency":7}`), "k")
 	f.Add([]byte(`{"lines":[null,{"quantity":1e400}],"shippingAddress":{"country":"us"}}`), "k\x00")
 	f.Add([]byte(`{"customerId":"c","lines":[{"productId":"p","quantity":-1}],"currency":"usd","page":1}`), "k")
+	f.Add([]byte(`{"customerId":"a","customerId":"b","page":1,"PAGE":2}`), "k")
 	f.Fuzz(func(t *testing.T, body []byte, key string) {
 		if p := ValidateKey(key); p != nil && (p.Status < 400 || p.Status > 499) {
 			t.Fatalf("key %q: status %d", key, p.Status)
 		}
 		o, p := Parse(body, "USD")
+		if p == nil && strictjson.Check(body) != nil {
+			t.Fatalf("accepted a body with a duplicated member or deep nesting: %q", body)
+		}
 		if p != nil {
 			if p.Status < 400 || p.Status > 499 || p.Status == http.StatusInternalServerError {
 				t.Fatalf("status %d for %q", p.Status, body)

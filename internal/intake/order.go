@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/orderpipe/orderpipe/pkg/problem"
+	"github.com/orderpipe/orderpipe/pkg/strictjson"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -52,11 +53,19 @@ type Order struct {
 // Parse decodes a JSON order body and validates it. Unknown fields are
 // ignored; country and currency codes are upper-cased; an absent currency
 // becomes defaultCurrency. Anything malformed or out of range gives a 400
-// problem listing every invalid field.
+// problem listing every invalid field; so does a member named twice in an
+// object (case-insensitively, as encoding/json matches names) and nesting
+// deeper than strictjson.MaxDepth.
 func Parse(body []byte, defaultCurrency string) (Order, *problem.Problem) {
 	o, fast := fastDecode(body)
 	var err error
 	if !fast {
+		// A member named twice (or nesting beyond strictjson.MaxDepth) is
+		// refused rather than read last-wins: a proxy reading first-wins
+		// would see another order.
+		if serr := strictjson.Check(body); serr != nil {
+			return Order{}, problem.New(http.StatusBadRequest, TypeMalformed, serr.Error())
+		}
 		o = Order{}
 		err = json.Unmarshal(body, &o)
 	}
