@@ -316,16 +316,82 @@ func hasEnv(c corev1.Container, name string) bool {
 	return slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name })
 }
 
+// TestKafkaTrigger: with keda.trigger=kafka each processor scales on KEDA's
+// Kafka scaler for its own consumer group, lagThreshold from its values,
+// never above its input partitions, idle transactional partitions (a
+// constant lag of 1, the commit marker) left out, and the credentials the
+// pods use: SASL user from the container's environment, password from the
+// credential Secret, CA from the TLS Secret.
 func TestKafkaTrigger(t *testing.T) {
-	ms := render(t, "-f", "orderpipe/ci/production-values.yaml", "--set", "keda.trigger=kafka")
-	so := find[*ScaledObject](t, ms, "op-orderpipe-inventory-processor")
-	tr := so.Spec.Triggers[0]
-	if tr.Type != "kafka" || tr.Metadata["consumerGroup"] != "prod.inventory-processor" || tr.Metadata["lagThreshold"] != "5000" || tr.AuthenticationRef == nil {
-		t.Errorf("kafka trigger %+v", tr)
-	}
-	if count(ms, "TriggerAuthentication") != 2 {
-		t.Errorf("want a TriggerAuthentication per processor")
-	}
+	t.Run("production", func(t *testing.T) {
+		ms := render(t, "-f", "orderpipe/ci/production-values.yaml", "--set", "keda.trigger=kafka")
+		for name, want := range map[string]struct {
+			group, lag string
+			parts      int32
+		}{
+			"op-orderpipe-order-processor":     {"prod.order-processor", "5000", 24},
+			"op-orderpipe-inventory-processor": {"prod.inventory-processor", "5000", 12},
+		} {
+			so := find[*ScaledObject](t, ms, name)
+			if len(so.Spec.Triggers) != 1 {
+				t.Fatalf("%s: %d triggers", name, len(so.Spec.Triggers))
+			}
+			tr := so.Spec.Triggers[0]
+			md := tr.Metadata
+			if tr.Type != "kafka" || md["consumerGroup"] != want.group || md["lagThreshold"] != want.lag ||
+				md["bootstrapServers"] != "b-1.kafka.internal:9096,b-2.kafka.internal:9096,b-3.kafka.internal:9096" ||
+				md["excludePersistentLag"] != "true" || md["allowIdleConsumers"] != "false" ||
+				md["sasl"] != "scram_sha512" || md["tls"] != "enable" {
+				t.Errorf("%s: kafka trigger %+v", name, tr)
+			}
+			if so.Spec.MaxReplicaCount == nil || *so.Spec.MaxReplicaCount > want.parts {
+				t.Errorf("%s: maxReplicaCount %v above %d partitions", name, so.Spec.MaxReplicaCount, want.parts)
+			}
+			if so.Spec.ScaleTargetRef.Kind != "StatefulSet" || so.Spec.ScaleTargetRef.Name != name {
+				t.Errorf("%s: scales %+v", name, so.Spec.ScaleTargetRef)
+			}
+			if tr.AuthenticationRef == nil {
+				t.Fatalf("%s: no authenticationRef", name)
+			}
+			ta := find[*TriggerAuthentication](t, ms, tr.AuthenticationRef.Name)
+			c := find[*appsv1.StatefulSet](t, ms, name).Spec.Template.Spec.Containers[0]
+			env := map[string]corev1.EnvVar{}
+			for _, e := range c.Env {
+				env[e.Name] = e
+			}
+			got := map[string]string{}
+			for _, e := range ta.Spec.Env {
+				if e.ContainerName != c.Name || env[e.Name].Value == "" {
+					t.Errorf("%s: %s from env %s of container %s, which has no literal value", name, e.Parameter, e.Name, e.ContainerName)
+				}
+				got[e.Parameter] = "env " + env[e.Name].Value
+			}
+			for _, r := range ta.Spec.SecretTargetRef {
+				got[r.Parameter] = r.Name + "/" + r.Key
+			}
+			pw := env["KAFKA_SASL_PASSWORD"].ValueFrom.SecretKeyRef
+			wantAuth := map[string]string{"username": "env orderpipe", "password": pw.Name + "/" + pw.Key, "ca": "kafka-ca/ca.crt"}
+			if fmt.Sprint(got) != fmt.Sprint(wantAuth) {
+				t.Errorf("%s: trigger credentials %v, want %v (what the pods use)", name, got, wantAuth)
+			}
+		}
+		if n := count(ms, "TriggerAuthentication"); n != 2 {
+			t.Errorf("%d TriggerAuthentications, want one per processor", n)
+		}
+	})
+	t.Run("plaintext", func(t *testing.T) {
+		ms := render(t, "--set", "keda.trigger=kafka", "--set", "inventoryProcessor.keda.enabled=true",
+			"--set", "inventoryProcessor.keda.lagThreshold=750", "--set", "inventoryProcessor.keda.maxReplicas=12")
+		so := find[*ScaledObject](t, ms, "op-orderpipe-inventory-processor")
+		tr := so.Spec.Triggers[0]
+		if tr.Type != "kafka" || tr.Metadata["consumerGroup"] != "inventory-processor" || tr.Metadata["lagThreshold"] != "750" ||
+			tr.Metadata["sasl"] != "" || tr.Metadata["tls"] != "" || tr.AuthenticationRef != nil {
+			t.Errorf("kafka trigger %+v", tr)
+		}
+		if count(ms, "ScaledObject") != 1 || count(ms, "TriggerAuthentication") != 0 {
+			t.Errorf("want one ScaledObject and no TriggerAuthentication")
+		}
+	})
 }
 
 // TestBadValuesRejected: values.schema.json and the template's checks stop
@@ -349,6 +415,9 @@ func TestBadValuesRejected(t *testing.T) {
 		"keda above partitions":     {"--set", "orderProcessor.keda.enabled=true", "--set", "orderProcessor.keda.maxReplicas=13"},
 		"keda min above max":        {"--set", "inventoryProcessor.keda.enabled=true", "--set", "inventoryProcessor.keda.minReplicas=5", "--set", "inventoryProcessor.keda.maxReplicas=4"},
 		"ingress to disabled route": {"--set", "publicIngress.enabled=true", "--set", "catalogApi.enabled=false"},
+		"keda threads above partitions": {"--set", "orderProcessor.keda.enabled=true", "--set", "orderProcessor.keda.maxReplicas=12",
+			"--set", "orderProcessor.env.STREAMS_THREADS=2"},
+		"kafka trigger scale to zero": {"--set", "keda.trigger=kafka", "--set", "orderProcessor.keda.enabled=true", "--set", "orderProcessor.keda.minReplicas=0"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

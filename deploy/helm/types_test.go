@@ -44,11 +44,16 @@ type TriggerAuthentication struct {
 	Kind       string     `json:"kind"`
 	Metadata   objectMeta `json:"metadata"`
 	Spec       struct {
+		Env []struct {
+			Parameter     string `json:"parameter"`
+			Name          string `json:"name"`
+			ContainerName string `json:"containerName,omitempty"`
+		} `json:"env,omitempty"`
 		SecretTargetRef []struct {
 			Parameter string `json:"parameter"`
 			Name      string `json:"name"`
 			Key       string `json:"key"`
-		} `json:"secretTargetRef"`
+		} `json:"secretTargetRef,omitempty"`
 	} `json:"spec"`
 }
 
