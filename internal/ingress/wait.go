@@ -52,7 +52,9 @@ func preferWait(values []string, limit time.Duration) (time.Duration, bool) {
 			if err != nil || n <= 0 {
 				return 0, false
 			}
-			return min(time.Duration(n)*time.Second, limit), limit > 0
+			// Cap before multiplying: a huge N must not overflow into a
+			// negative wait.
+			return min(time.Duration(min(n, 1<<20))*time.Second, limit), limit > 0
 		}
 	}
 	return 0, false

@@ -30,12 +30,12 @@ func Listen(cfg config.HTTP, h http.Handler, logger *slog.Logger) (*Server, erro
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           limitHeaders(h),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    2 * MaxHeaderBytes, // limitHeaders answers 431 with a problem below this
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return &Server{srv: srv, ln: ln, drain: cfg.DrainTimeout, log: logger}, nil

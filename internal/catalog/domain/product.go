@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/orderpipe/orderpipe/pkg/ident"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -97,18 +98,12 @@ type FieldError struct {
 }
 
 // ValidID reports whether s is usable as an identifier (product, category,
-// cart): 1..128 characters, no spaces or control characters. It returns the
-// reason when it is not.
+// cart) by ident.Check: 1..128 printable characters, no spaces, control,
+// format (bidi, zero-width) or invalid characters. It returns the reason
+// when it is not.
 func ValidID(s string) (bool, string) {
-	switch {
-	case s == "":
-		return false, "is required"
-	case len(s) > MaxIDLength*utf8.UTFMax || utf8.RuneCountInString(s) > MaxIDLength:
-		return false, fmt.Sprintf("must be at most %d characters", MaxIDLength)
-	case !utf8.ValidString(s):
-		return false, "must be valid UTF-8"
-	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return false, "must not contain spaces or control characters"
+	if why := ident.Check(s, MaxIDLength); why != "" {
+		return false, why
 	}
 	return true, ""
 }
