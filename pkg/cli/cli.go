@@ -26,6 +26,7 @@ func commands() map[string]command {
 		"stack":   {"start/stop real Apache Kafka, PostgreSQL and Redis for tests: `stack up|down`", runStack},
 		"lag":     {"consumer lag per group, topic and partition (records and seconds; 0 when a transactional topic is caught up): table, --json, --watch, --serve", runLag},
 		"load":    {"send bounded, realistic order load to an ingress on this machine and report throughput and latency", runLoad},
+		"chaos":   {"the Black Friday proof: the whole pipeline on 3 brokers under a burst, retry storms, kill -9 and outages, verified from outside", runChaos},
 
 		"catalog": {"load products: `catalog import FILE` (JSON Lines or CSV); `catalog rebuild` recreates the Redis projection from the topics", runCatalog},
 	}
