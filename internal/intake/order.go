@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/orderpipe/orderpipe/pkg/ident"
 	"github.com/orderpipe/orderpipe/pkg/problem"
 	"github.com/orderpipe/orderpipe/pkg/strictjson"
 	"github.com/orderpipe/orderpipe/schemas"
@@ -187,16 +188,13 @@ func (v *validator) add(field, msg string) {
 	v.errs = append(v.errs, problem.FieldError{Field: field, Message: msg})
 }
 
-// id checks an identifier: required, at most 128 characters, no spaces or
-// control characters.
+// id checks an identifier (ident.Check): required, at most 128
+// characters, valid UTF-8 (a query parameter can carry any bytes; an
+// invalid byte in a JSON body decodes to U+FFFD, refused too), printable:
+// no spaces, control characters, bidi overrides or zero-width characters.
 func (v *validator) id(field, s string) {
-	switch {
-	case s == "":
-		v.add(field, "is required")
-	case utf8.RuneCountInString(s) > maxIDLength:
-		v.add(field, "must be at most 128 characters")
-	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		v.add(field, "must not contain spaces or control characters")
+	if why := ident.Check(s, maxIDLength); why != "" {
+		v.add(field, why)
 	}
 }
 
