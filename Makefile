@@ -11,7 +11,7 @@ TEST_P ?= 2
 # go may be older and set GOTOOLCHAIN=local, which ignores that line.
 export GOTOOLCHAIN ?= auto
 
-.PHONY: help run build test test-short lint vet vulncheck fmt bench clean stack-up stack-down helm-test
+.PHONY: help run build test test-short schemathesis-long lint vet vulncheck fmt bench clean stack-up stack-down helm-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,15 @@ build: ## build every binary into bin/
 test: ## the full suite with -race against real Apache Kafka, PostgreSQL and Redis
 	./scripts/with-stack.sh -- env ORDERPIPE_REQUIRE_REAL=1 LOCALSTACK_TEST=1 \
 		$(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./...
+
+chaos: ## the bounded Black Friday proof (~3 min of traffic, 3 brokers, kill -9, outages; fails on any lost/duplicated/oversold order)
+	$(GO) run ./cmd/orderpipe chaos
+
+schemathesis-long: ## schemathesis against the live stack, 10 min per service, random seed (make test runs a bounded pass); result in docs/security.md
+	./scripts/install-tools.sh schemathesis
+	./scripts/with-stack.sh --dir .local/schemathesis-long -- env ORDERPIPE_REQUIRE_REAL=1 SCHEMATHESIS_MAX_TIME=$${SCHEMATHESIS_MAX_TIME:-600} \
+		SCHEMATHESIS_MAX_EXAMPLES=1000 SCHEMATHESIS_RANDOM=1 SCHEMATHESIS_VERBOSE=1 \
+		$(GO) test -count=1 -v -timeout 60m -run TestSchemathesis ./internal/proptest/
 
 helm-test: ## the chart (helm lint --strict, strict manifests, values schema), alerts (promtool) and dashboards; part of `make test`
 	./scripts/install-tools.sh helm promtool

@@ -18,6 +18,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/internal/orderview"
+	"github.com/orderpipe/orderpipe/pkg/ident"
 	"github.com/orderpipe/orderpipe/pkg/problem"
 	"github.com/orderpipe/orderpipe/schemas"
 )
@@ -210,8 +211,10 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	customerID, pageSize := q.Get("customerId"), orderstore.DefaultPageSize
 	var errs []problem.FieldError
-	if customerID == "" {
-		errs = append(errs, problem.FieldError{Field: "customerId", Message: "is required"})
+	// The same rule as an order's customerId: a NUL or an invalid UTF-8
+	// byte would otherwise reach PostgreSQL and come back as a 503.
+	if why := ident.Check(customerID, 128); why != "" {
+		errs = append(errs, problem.FieldError{Field: "customerId", Message: why})
 	}
 	if raw := q.Get("pageSize"); raw != "" {
 		n, err := strconv.Atoi(raw)
