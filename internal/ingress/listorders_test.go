@@ -14,7 +14,7 @@ import (
 
 // pgLikeStore fails the way PostgreSQL does for text it cannot store (a
 // NUL, invalid UTF-8): as unavailable.
-type pgLikeStore struct{ fakeStore }
+type pgLikeStore struct{}
 
 func (pgLikeStore) List(context.Context, string, string, int) (orderstore.Page, error) {
 	return orderstore.Page{}, problem.New(http.StatusServiceUnavailable, "urn:orderpipe:problem:unavailable", "store refused the text")
