@@ -118,7 +118,9 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, env: env, log: env.Logger, client: cl, pool: pool, rdb: rdb, stopped: map[string]error{}}
-	proj, err := projector.New(projector.Config{Kafka: cfg.Kafka, KeyPrefix: cfg.Redis.KeyPrefix}, rdb, env.Logger, env.Metrics)
+	member := s.member()
+	proj, err := projector.New(projector.Config{Kafka: cfg.Kafka, KeyPrefix: cfg.Redis.KeyPrefix,
+		InstanceID: member.InstanceID, SessionTimeout: member.SessionTimeout}, rdb, env.Logger, env.Metrics)
 	if err != nil {
 		s.closeClients()
 		return nil, err
@@ -198,12 +200,34 @@ func (s *Service) runSink(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sk, err := sink.New(sink.Config{Kafka: s.cfg.Kafka, MaxBatch: s.cfg.SinkBatch, Lanes: s.cfg.SinkLanes}, s.pool, s.log, s.env.Metrics)
+	member := s.member()
+	sk, err := sink.New(sink.Config{Kafka: s.cfg.Kafka, MaxBatch: s.cfg.SinkBatch, Lanes: s.cfg.SinkLanes,
+		InstanceID: member.InstanceID, SessionTimeout: member.SessionTimeout}, s.pool, s.log, s.env.Metrics)
 	if err != nil {
 		return err
 	}
 	defer sk.Close()
 	return sk.Run(ctx)
+}
+
+// groupMember is how the sink and the projector join their consumer groups.
+type groupMember struct {
+	InstanceID     string
+	SessionTimeout time.Duration
+}
+
+// member is the sink's and the projector's static membership, the way the
+// saga's streams runtime has it: group.instance.id is this slot's INSTANCE_ID
+// (the StatefulSet pod name; the host name when unset), so a slot restarted
+// after kill -9 takes its partitions back at once instead of waiting out
+// KAFKA_SESSION_TIMEOUT. The id is unique per group, and each group has one
+// sink or projector per process, so slots never share one; a misconfigured
+// second process with the same INSTANCE_ID is detected (the fenced component
+// stops with ErrInstanceIDInUse, and with it the process) rather than the
+// two fencing each other in turn.
+func (s *Service) member() groupMember {
+	sc := s.cfg.Saga.orDefaults().Streams
+	return groupMember{InstanceID: sc.Instance(), SessionTimeout: sc.SessionTimeout}
 }
 
 func (s *Service) closeClients() {

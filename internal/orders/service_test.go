@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -12,9 +13,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/internal/orders"
+	"github.com/orderpipe/orderpipe/internal/orders/processor"
 	"github.com/orderpipe/orderpipe/internal/orderview"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
@@ -23,6 +26,7 @@ import (
 	"github.com/orderpipe/orderpipe/pkg/telemetry"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
+	"github.com/orderpipe/orderpipe/streams"
 )
 
 type testWriter struct{ t *testing.T }
@@ -46,8 +50,11 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 	if _, err := kafka.Apply(ctx, k.Client(t), kafka.Spec(k.Config, kafka.SpecOptions{}), io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	const slot = "order-processor-7" // INSTANCE_ID
+	saga := orders.SagaConfig{Streams: streams.DefaultConfig(), Rules: processor.DefaultConfig()}
+	saga.Streams.InstanceID = slot
 	cfg := orders.Config{Kafka: k.Config, Postgres: config.Postgres{URL: dsn, MaxConns: 4},
-		Redis: config.Redis{URL: r.URL, KeyPrefix: r.Prefix}, SinkBatch: 1000, SinkLanes: 2}
+		Redis: config.Redis{URL: r.URL, KeyPrefix: r.Prefix}, SinkBatch: 1000, SinkLanes: 2, Saga: saga}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,15 +68,15 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(runCtx) }()
 
-	saga, err := kafka.NewProducer(k.Config, nil, kgo.TransactionalID(k.Config.TopicPrefix+"saga"))
+	producer, err := kafka.NewProducer(k.Config, nil, kgo.TransactionalID(k.Config.TopicPrefix+"saga"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer saga.Close()
+	defer producer.Close()
 	names := kafka.TopicNames(k.Config.TopicPrefix)
 	var ids []string
 	for version := int64(1); version <= 2; version++ {
-		if err := saga.BeginTransaction(); err != nil {
+		if err := producer.BeginTransaction(); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 20 {
@@ -80,14 +87,14 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 			st, ev := lifecycle(id, version)
 			sb, _ := json.Marshal(st)
 			eb, _ := json.Marshal(ev)
-			if err := saga.ProduceSync(ctx,
+			if err := producer.ProduceSync(ctx,
 				kafka.NewRecord(ctx, names.OrderEvents, []byte(id), eb, kafka.Event{Type: ev.Type, Source: "/orderpipe/order-processor"}),
 				kafka.NewRecord(ctx, names.OrderState, []byte(id), sb, kafka.Event{Type: schemas.TypeOrderState, Source: "/orderpipe/order-processor"}),
 			).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := saga.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		if err := producer.EndTransaction(ctx, kgo.TryCommit); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,6 +129,29 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 	for name, status := range env.Health.Ready(ctx) {
 		if status != "ok" {
 			t.Errorf("readiness %s: %s", name, status)
+		}
+	}
+	// Static membership in every group of the processor: the saga's, the
+	// sink's and the projector's member is INSTANCE_ID, so a slot restarted
+	// after kill -9 takes its partitions back without waiting out the
+	// session timeout.
+	groups := []string{k.Config.TopicPrefix + processor.Group, k.Config.TopicPrefix + "order-sink", k.Config.TopicPrefix + "order-projector"}
+	described, err := kadm.NewClient(k.Client(t)).DescribeGroups(ctx, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		d, ok := described[g]
+		if !ok || d.Err != nil {
+			t.Errorf("group %s: %v", g, d.Err)
+			continue
+		}
+		if len(d.Members) != 1 || d.Members[0].InstanceID == nil || *d.Members[0].InstanceID != slot {
+			var ids []string
+			for _, m := range d.Members {
+				ids = append(ids, fmt.Sprint(m.InstanceID))
+			}
+			t.Errorf("group %s (%s): members' group.instance.id %v, want one, %q", g, d.State, ids, slot)
 		}
 	}
 	stop()

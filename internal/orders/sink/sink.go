@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
@@ -51,10 +52,22 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the retry delay while PostgreSQL
 	// fails. Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
-	// InstanceID, when set, is the static group.instance.id (a restart of
-	// the same slot does not rebalance the group).
+	// InstanceID, when set, is the static group.instance.id: a slot
+	// restarted after a crash (kill -9) takes its partitions back at once
+	// instead of waiting out the session timeout, and a restart does not
+	// rebalance the group. Every running sink of a group needs its own: a
+	// second one with the same id fences the first, whose Run then returns
+	// ErrInstanceIDInUse.
 	InstanceID string
+	// SessionTimeout is the group session timeout (KAFKA_SESSION_TIMEOUT):
+	// how long a dead member's partitions wait. Default 10s.
+	SessionTimeout time.Duration
 }
+
+// ErrInstanceIDInUse says another member of the group joined with this
+// sink's group.instance.id and fenced it. Two instances sharing an id would
+// fence each other in turn, so the sink stops instead of rejoining.
+var ErrInstanceIDInUse = errors.New("sink: group.instance.id taken over by another instance (every instance needs its own INSTANCE_ID)")
 
 func (c *Config) defaults() {
 	if c.Group == "" {
@@ -71,6 +84,9 @@ func (c *Config) defaults() {
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
@@ -125,7 +141,7 @@ func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Reg
 		kgo.AdjustFetchOffsetsFn(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.revoked),
-		kgo.SessionTimeout(10 * time.Second),
+		kgo.SessionTimeout(cfg.SessionTimeout),
 		// Responses of a few MB: the next fetch goes out as soon as a poll
 		// drains the last one, so fetching overlaps writing.
 		kgo.FetchMaxBytes(4 << 20),
@@ -310,11 +326,18 @@ func (s *Sink) poll(ctx context.Context, out chan<- polled) error {
 		}
 		s.m.pollWait.Observe(time.Since(t).Seconds())
 		after := s.epochs()
+		var fenced bool
 		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			switch {
+			case errors.Is(err, kerr.FencedInstanceID):
+				fenced = true
+			case !errors.Is(err, context.Canceled):
 				s.log.Warn("fetch error", "topic", t, "partition", p, "error", err)
 			}
 		})
+		if fenced {
+			return fmt.Errorf("%w: %q in group %s", ErrInstanceIDInUse, s.cfg.InstanceID, s.cfg.Group)
+		}
 		lanes := make([][]Record, s.cfg.Lanes)
 		var refetch []TP
 		n := 0

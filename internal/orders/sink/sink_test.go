@@ -2,6 +2,7 @@ package sink_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/orderpipe/orderpipe/internal/orders/sink"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
@@ -247,4 +249,47 @@ func TestTwoSinksNeverWriteTheSameRecords(t *testing.T) {
 		t.Errorf("no batch was fenced: the sinks did not contend, the test proves nothing")
 	}
 	t.Logf("%d records committed once between three sinks; %d partition batches fenced", records, int(fenced))
+}
+
+// TestSecondSinkWithTheSameInstanceIDStopsTheFirst: group.instance.id is
+// static membership — a sink restarted after kill -9 with its slot's id
+// takes the partitions back at once — so two running sinks must never share
+// one. When a second joins with the id of a running one, the broker fences
+// the first; it stops with ErrInstanceIDInUse instead of rejoining and
+// fencing the second in turn.
+func TestSecondSinkWithTheSameInstanceIDStopsTheFirst(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f := newFixture(t, ctx, testenv.Postgres(t))
+	os := orders(t.Name(), 40)
+	s := f.saga(t, "saga")
+	cfg := f.sinkCfg("order-sink")
+	cfg.InstanceID = "order-processor-0"
+
+	first, err := sink.New(cfg, f.pool, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Run(ctx) }()
+	f.produce(t, ctx, s, os[:20], 10)
+	f.waitRows(t, ctx, os[:20], time.Minute) // the first is a member and writes
+
+	_, stopSecond := f.runSink(t, cfg, f.pool)
+	defer stopSecond()
+	select {
+	case err := <-firstDone:
+		if !errors.Is(err, sink.ErrInstanceIDInUse) {
+			t.Fatalf("first sink returned %v, want ErrInstanceIDInUse", err)
+		}
+		t.Logf("first sink stopped: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the first sink kept running after another joined with its group.instance.id")
+	}
+	first.Close()
+	f.produce(t, ctx, s, os[20:], 10)
+	f.waitRows(t, ctx, os, time.Minute) // the second carries on
+	f.verify(t, ctx, os)
 }
