@@ -57,3 +57,44 @@ func TestFromStateKeepsLinePrices(t *testing.T) {
 		t.Fatalf("FromState lines = %+v", v.Lines)
 	}
 }
+
+// TestWriteBatch: a pipelined batch writes what is newer than the stored
+// view and leaves the rest, like Write — also right after Redis lost its
+// script cache (a restart): the batch loads the script and goes again.
+func TestWriteBatch(t *testing.T) {
+	env := testenv.Redis(t)
+	opts, err := redis.ParseURL(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer func() { _ = rdb.Close() }()
+	ctx := context.Background()
+
+	view := func(id string, version int64) orderview.View {
+		return orderview.View{OrderID: id, Version: version, Status: schemas.StatusPending, CustomerID: "c", UpdatedAt: time.Now().UTC()}
+	}
+	if _, err := orderview.Write(ctx, rdb, env.Prefix, view("b-2", 3)); err != nil {
+		t.Fatal(err)
+	}
+	// No script cached: SCRIPT FLUSH is what a restarted Redis looks like
+	// (clients using Script.Run fall back to EVAL, so this harms nobody).
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	written, err := orderview.WriteBatch(ctx, rdb, env.Prefix, []orderview.View{view("b-1", 1), view("b-2", 2), view("b-3", 5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true}; len(written) != 3 || written[0] != want[0] || written[1] != want[1] || written[2] != want[2] {
+		t.Fatalf("written %v, want %v", written, want)
+	}
+	for id, version := range map[string]int64{"b-1": 1, "b-2": 3, "b-3": 5} {
+		if v, err := orderview.Read(ctx, rdb, env.Prefix, id); err != nil || v.Version != version {
+			t.Errorf("%s: %+v, %v; want version %d", id, v, err, version)
+		}
+	}
+	if written, err := orderview.WriteBatch(ctx, rdb, env.Prefix, nil); err != nil || len(written) != 0 {
+		t.Errorf("empty batch: %v, %v", written, err)
+	}
+}

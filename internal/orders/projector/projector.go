@@ -11,15 +11,17 @@ package projector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	json "github.com/segmentio/encoding/json"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -38,14 +40,29 @@ type Config struct {
 	Group string
 	// MaxBatch is the most records one poll takes. Default 4096.
 	MaxBatch int
-	// Concurrency is how many orders are written to Redis at once. Default 16.
+	// Pipeline is the most views written in one Redis pipeline (one round
+	// trip of EVALSHA calls). Default 512.
+	Pipeline int
+	// Concurrency is how many pipelines are in flight at once. Default 4.
 	Concurrency int
 	// MinBackoff and MaxBackoff bound the retry delay while Redis fails.
 	// Defaults 100ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
-	// InstanceID, when set, is the static group.instance.id.
+	// InstanceID, when set, is the static group.instance.id: a slot
+	// restarted after a crash takes its partitions back at once instead of
+	// waiting out the session timeout. Every running projector of a group
+	// needs its own: a second one with the same id fences the first, whose
+	// Run then returns ErrInstanceIDInUse.
 	InstanceID string
+	// SessionTimeout is the group session timeout (KAFKA_SESSION_TIMEOUT).
+	// Default 10s.
+	SessionTimeout time.Duration
 }
+
+// ErrInstanceIDInUse says another member of the group joined with this
+// projector's group.instance.id and fenced it; the projector stops rather
+// than fight it for the slot.
+var ErrInstanceIDInUse = errors.New("projector: group.instance.id taken over by another instance (every instance needs its own INSTANCE_ID)")
 
 func (c *Config) defaults() {
 	if c.Group == "" {
@@ -54,11 +71,17 @@ func (c *Config) defaults() {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 4096
 	}
+	if c.Pipeline <= 0 {
+		c.Pipeline = 512
+	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 16
+		c.Concurrency = 4
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
@@ -69,14 +92,14 @@ func (c *Config) defaults() {
 type Projector struct {
 	cfg    Config
 	log    *slog.Logger
-	rdb    redis.Scripter
+	rdb    orderview.Pipeliner
 	client *kgo.Client
 	topic  string
 	m      *metrics
 }
 
 // New builds a projector writing with rdb. It connects lazily.
-func New(cfg Config, rdb redis.Scripter, logger *slog.Logger, reg prometheus.Registerer) (*Projector, error) {
+func New(cfg Config, rdb orderview.Pipeliner, logger *slog.Logger, reg prometheus.Registerer) (*Projector, error) {
 	cfg.defaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -93,7 +116,7 @@ func New(cfg Config, rdb redis.Scripter, logger *slog.Logger, reg prometheus.Reg
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // a new group rebuilds the projection
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
-		kgo.SessionTimeout(10 * time.Second),
+		kgo.SessionTimeout(cfg.SessionTimeout),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.lost),
 	}
@@ -138,11 +161,18 @@ func (p *Projector) Run(ctx context.Context) error {
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
+		var fenced bool
 		fetches.EachError(func(t string, part int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			switch {
+			case errors.Is(err, kerr.FencedInstanceID):
+				fenced = true
+			case !errors.Is(err, context.Canceled):
 				p.log.Warn("fetch error", "topic", t, "partition", part, "error", err)
 			}
 		})
+		if fenced {
+			return fmt.Errorf("%w: %q in group %s", ErrInstanceIDInUse, p.cfg.InstanceID, p.cfg.Group)
+		}
 		var records []*kgo.Record
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			records = append(records, fp.Records...)
@@ -191,8 +221,9 @@ func (p *Projector) latest(records []*kgo.Record) []orderview.View {
 	return views
 }
 
-// write stores every view, several at a time, retrying the batch while
-// Redis fails (each write is a version compare, so repeating is harmless).
+// write stores every view — pipelines of up to cfg.Pipeline views,
+// cfg.Concurrency of them at once — retrying the batch while Redis fails
+// (each write is a version compare, so repeating is harmless).
 func (p *Projector) write(ctx context.Context, views []orderview.View) error {
 	policy := retrypolicy.NewBuilder[any]().
 		HandleIf(func(_ any, err error) bool { return err != nil && ctx.Err() == nil }).
@@ -209,13 +240,15 @@ func (p *Projector) write(ctx context.Context, views []orderview.View) error {
 	return failsafe.With(policy).WithContext(ctx).Run(func() error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(p.cfg.Concurrency)
-		for _, v := range views {
+		for chunk := range slices.Chunk(views, p.cfg.Pipeline) {
 			g.Go(func() error {
-				written, err := orderview.Write(gctx, p.rdb, p.cfg.KeyPrefix, v)
+				written, err := orderview.WriteBatch(gctx, p.rdb, p.cfg.KeyPrefix, chunk)
 				if err != nil {
 					return err
 				}
-				p.m.written(written)
+				for _, w := range written {
+					p.m.written(w)
+				}
 				return nil
 			})
 		}

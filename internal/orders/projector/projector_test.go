@@ -107,7 +107,7 @@ func (e *env) txn(t *testing.T, ctx context.Context, states []schemas.OrderState
 	}
 }
 
-func (e *env) run(t *testing.T, rdb redis.Scripter, prefix string) *prometheus.Registry {
+func (e *env) run(t *testing.T, rdb orderview.Pipeliner, prefix string) *prometheus.Registry {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	p, err := projector.New(projector.Config{Kafka: e.kafka, KeyPrefix: prefix, MaxBatch: 100,
