@@ -232,6 +232,10 @@ func (s *Service) checkout(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, p)
 		return
 	}
+	if who.Subject != "" && customer != who.Subject {
+		problem.Write(w, r, ingress.ForbiddenCustomer())
+		return
+	}
 	cart, err := s.carts.claim(r.Context(), id, scope)
 	if err != nil {
 		s.cartError(w, r, "checkout", err)

@@ -85,8 +85,11 @@ func TestJWTAuth(t *testing.T) {
 		if r := h.post("auth-key", orderBody("cust-a", 1)); r.Status != 401 || r.Header.Get("WWW-Authenticate") == "" {
 			t.Fatalf("%s: no token = %d %s; want 401", name, r.Status, r.Raw)
 		}
-		r := h.do("POST", "/api/v1/orders", orderBody("cust-a", 1), bearer(alice))
-		want := schemas.OrderID("alice", "auth-key") // the subject is the scope, not the customerId
+		if r := h.do("POST", "/api/v1/orders", orderBody("cust-a", 1), bearer(alice)); r.Status != 403 {
+			t.Fatalf("%s: ordering as another customer = %d %s; want 403", name, r.Status, r.Raw)
+		}
+		r := h.do("POST", "/api/v1/orders", orderBody("alice", 1), bearer(alice))
+		want := schemas.OrderID("alice", "auth-key") // the subject is the scope (and the customerId)
 		if r.Status != 202 || r.Body["orderId"] != want {
 			t.Fatalf("%s: RS256 token = %d %s; want 202 with orderId %s", name, r.Status, r.Raw, want)
 		}

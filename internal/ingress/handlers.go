@@ -18,6 +18,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/internal/orderview"
+	"github.com/orderpipe/orderpipe/pkg/auth"
 	"github.com/orderpipe/orderpipe/pkg/ident"
 	"github.com/orderpipe/orderpipe/pkg/problem"
 	"github.com/orderpipe/orderpipe/schemas"
@@ -53,7 +54,12 @@ func (s *Service) postOrder(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, p)
 		return
 	}
-	acc, err := s.intake.Submit(r.Context(), intake.Submission{Scope: subjectOf(r.Context()), Key: key, Order: order})
+	sub := subjectOf(r.Context())
+	if sub != "" && order.CustomerID != sub {
+		problem.Write(w, r, ForbiddenCustomer())
+		return
+	}
+	acc, err := s.intake.Submit(r.Context(), intake.Submission{Scope: sub, Key: key, Order: order})
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -67,6 +73,16 @@ func (s *Service) postOrder(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteAccepted(w, acc)
+}
+
+// ForbiddenCustomer is the 403 for an order whose customerId is not the
+// token's subject (auth on). Orders are owned by their subject; refusing
+// other customerIds keeps the owner check right once the intake's record
+// (which holds the subject) has expired and only customerId is left.
+func ForbiddenCustomer() *problem.Problem {
+	p := problem.New(http.StatusForbidden, auth.TypeForbidden, "with auth on, customerId must be the token's subject")
+	p.Errors = []problem.FieldError{{Field: "customerId", Message: "must be the token's subject"}}
+	return p
 }
 
 // WriteAccepted writes the 202 answer of an accepted order: Location and
@@ -228,7 +244,7 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sub := subjectOf(r.Context()); sub != "" && sub != customerID {
-		problem.Write(w, r, problem.New(http.StatusForbidden, "urn:orderpipe:problem:forbidden", "you may list only your own orders"))
+		problem.Write(w, r, problem.New(http.StatusForbidden, auth.TypeForbidden, "you may list only your own orders"))
 		return
 	}
 	page, err := s.cfg.Store.List(r.Context(), customerID, q.Get("cursor"), pageSize)
