@@ -37,6 +37,7 @@ type Config struct {
 	Postgres     config.Postgres // the read-only pool behind GET /api/v1/orders?customerId= and the GET fallback
 	Intake       intake.Config
 	Auth         auth.Config
+	ClientLimit  ClientLimit
 	MaxBodyBytes int
 	MaxWait      time.Duration
 
@@ -53,6 +54,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Redis.Register(s)
 	c.Postgres.Register(s)
 	c.Intake.Register(s)
+	c.ClientLimit.Register(s)
 	s.Int(&c.MaxBodyBytes, "HTTP_MAX_BODY_BYTES", "http-max-body-bytes", 64<<10, "largest accepted request body in bytes (413 beyond)")
 	s.Duration(&c.MaxWait, "ORDER_MAX_WAIT", "order-max-wait", 30*time.Second, "longest wait a `Prefer: wait=N` request may ask for (keep below HTTP_WRITE_TIMEOUT)")
 	c.Auth.Register(s)
@@ -67,7 +69,7 @@ func (c *Config) Validate() error {
 	if c.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("ORDER_MAX_WAIT %s: want ≥ 0", c.MaxWait))
 	}
-	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Intake.Validate(), c.Auth.Validate(), errors.Join(errs...))
+	return errors.Join(c.Kafka.Validate(), c.Redis.Validate(), c.Postgres.Validate(), c.Intake.Validate(), c.Auth.Validate(), c.ClientLimit.Validate(), errors.Join(errs...))
 }
 
 // Service is the running ingress.
@@ -78,6 +80,7 @@ type Service struct {
 	intake   *intake.Intake
 	auth     *auth.Verifier
 	waiter   Waiter
+	clients  *clientLimiter // nil: no per-client-IP limit
 
 	closePool func()
 }
@@ -115,6 +118,11 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, producer: producer, rdb: rdb, intake: in, closePool: closePool}
 	s.waiter = &projectionWaiter{intake: in, poll: 50 * time.Millisecond}
+	if s.clients, err = newClientLimiter(cfg.ClientLimit, env.Metrics); err != nil {
+		producer.Close()
+		_ = rdb.Close()
+		return nil, err
+	}
 	if cfg.Auth.Enabled() {
 		if s.auth, err = auth.New(ctx, cfg.Auth, env.Logger); err != nil {
 			producer.Close()
@@ -135,7 +143,9 @@ func (s *Service) Routes(r *mux.Router) {
 	if s.auth != nil {
 		verifier = s.auth
 	}
-	guard := func(h http.HandlerFunc) http.Handler { return auth.Require(verifier, h) }
+	// The per-client-IP limit runs first: an abusive client costs no token
+	// check, body read, Redis or Kafka call.
+	guard := func(h http.HandlerFunc) http.Handler { return s.clients.wrap(auth.Require(verifier, h)) }
 	r.Handle("/api/v1/orders", guard(s.postOrder)).Methods("POST")
 	r.Handle("/api/v1/orders", guard(s.listOrders)).Methods("GET")
 	r.Handle("/api/v1/orders/{id}", guard(s.getOrder)).Methods("GET")

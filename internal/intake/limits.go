@@ -45,3 +45,13 @@ func (s *scopeLimiters) allow(scope string) bool {
 	sh.mu.Unlock()
 	return l.TryAcquirePermit()
 }
+
+// KeyedLimiter is a per-key rate limit (a bursty failsafe-go limiter per
+// key, kept in bounded expiring LRUs): the ingress's per-client-IP limit.
+type KeyedLimiter struct{ l *scopeLimiters }
+
+// NewKeyedLimiter allows rps permits per second per key.
+func NewKeyedLimiter(rps int) *KeyedLimiter { return &KeyedLimiter{newScopeLimiters(rps)} }
+
+// Allow takes a permit for key.
+func (k *KeyedLimiter) Allow(key string) bool { return k.l.allow(key) }
