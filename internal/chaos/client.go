@@ -61,6 +61,7 @@ type ClientStats struct {
 	Status2xx, Status409, Status422, Status429, Status5xx atomic.Int64
 	Unexpected                                            atomic.Int64 // answers no correct ingress gives (wrong orderId, 422 to the same body, …)
 	GaveUp                                                atomic.Int64
+	Cancel404                                             atomic.Int64 // cancels of acknowledged orders answered 404 (not visible in Redis yet)
 
 	mu          sync.Mutex
 	samples     []string
@@ -320,7 +321,9 @@ func (c *Client) post(ctx context.Context, o *Order, body []byte, deadline time.
 		o.Sent.Store(true)
 		r, err := c.do(ctx, http.MethodPost, "/api/v1/orders", body, o.Key, inBurst)
 		switch {
-		case err != nil || r.status == http.StatusConflict || r.status == http.StatusTooManyRequests || r.status >= 500:
+		case r.status == http.StatusConflict: // in flight elsewhere: wait longer
+			backoff(ctx, attempt+3, r.retryIn)
+		case err != nil || r.status == http.StatusTooManyRequests || r.status >= 500:
 			backoff(ctx, attempt, r.retryIn)
 		case r.status == http.StatusAccepted || r.status == http.StatusCreated:
 			if r.orderID != o.OrderID {
@@ -375,6 +378,13 @@ func (c *Client) cancel(ctx context.Context, o *Order, deadline time.Time) {
 			backoff(ctx, attempt, r.retryIn)
 		case r.status == http.StatusAccepted || r.status == http.StatusConflict:
 			return
+		case r.status == http.StatusNotFound:
+			// The order was acknowledged, but Redis knows neither its
+			// acceptance nor its status yet: accepted while the idempotency
+			// fast path was unavailable, not projected yet. Counted, and
+			// retried as a client would.
+			c.Stats.Cancel404.Add(1)
+			backoff(ctx, attempt+4, 0)
 		default:
 			c.Stats.unexpected("cancel of %s: answered %d", o.OrderID, r.status)
 			return

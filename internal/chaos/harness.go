@@ -51,7 +51,7 @@ func Bounded() Config {
 		Dir: ".local/chaos",
 		Workload: Workload{Duration: 180 * time.Second, Rate: 110, BurstFactor: 20, BurstAt: 70 * time.Second, BurstRamp: 3 * time.Second,
 			BurstFor: 12 * time.Second, Triple: 0.08, Retry: 0.1, Changed: 0.04, Cancel: 0.05, Timeout: 3 * time.Second,
-			GiveUp: 90 * time.Second, MaxInFlight: 3000, Customers: 500, Seed: 1},
+			GiveUp: 90 * time.Second, MaxInFlight: 5000, Customers: 500, Seed: 1},
 		Schedule: Schedule{KillEvery: 9 * time.Second, KillDown: 5 * time.Second, KillFrom: 8 * time.Second, KillUntil: 165 * time.Second,
 			ControllerAt: 30 * time.Second, LeaderAt: 88 * time.Second, RestartAt: 140 * time.Second, BrokerDown: 8 * time.Second,
 			PostgresAt: 50 * time.Second, PostgresDown: 8 * time.Second, RedisAt: 115 * time.Second, RedisDown: 6 * time.Second,
@@ -386,8 +386,9 @@ func (h *harness) progress(ctx context.Context, c *Client, l *Ledger, lag *lagSa
 // same fault classes, processor kills all along.
 func Long() Config {
 	cfg := Scaled(Bounded(), 12*time.Minute)
-	cfg.Workload.Rate = 360
-	cfg.Workload.BurstFor = 20 * time.Second
+	cfg.Workload.Rate = 420
+	cfg.Workload.BurstFor = 15 * time.Second
+	cfg.Workload.MaxInFlight = 8000
 	cfg.Schedule.KillEvery = 12 * time.Second
 	cfg.ScarceStock = 600
 	cfg.DrainTimeout = 10 * time.Minute

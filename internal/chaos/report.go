@@ -19,9 +19,9 @@ func (r *Result) Print(w io.Writer, cfg Config) {
 		"PostgreSQL %d, Redis status %d, Redis catalog %d, events %d, DLQ (valid input) %d; conflicts recorded %d (expected)\n",
 		rep.Duplicates, rep.Lost, rep.Pending, rep.Phantom, rep.Oversold, rep.NegativeStock, rep.StockMismatch, rep.Dangling,
 		rep.RowMismatch, rep.ViewMismatch, rep.CatalogMismatch, rep.EventMismatch, rep.DLQValid, rep.Conflicts)
-	say(w, "client: %d requests; 2xx %d, 409 %d, 422 %d, 429 %d, 5xx %d, timeouts %d, connection errors %d, keys given up %d, unexpected answers %d\n",
+	say(w, "client: %d requests; 2xx %d, 409 %d, 422 %d, 429 %d, 5xx %d, timeouts %d, connection errors %d, keys given up %d, unexpected answers %d; cancels of acknowledged orders answered 404 %d\n",
 		c.Requests.Load(), c.Status2xx.Load(), c.Status409.Load(), c.Status422.Load(), c.Status429.Load(), c.Status5xx.Load(),
-		c.Timeouts.Load(), c.ConnErrors.Load(), c.GaveUp.Load(), c.Unexpected.Load())
+		c.Timeouts.Load(), c.ConnErrors.Load(), c.GaveUp.Load(), c.Unexpected.Load(), c.Cancel404.Load())
 	all, burst := c.Latency(false), c.Latency(true)
 	say(w, "ingress latency per POST: p50 %s p95 %s p99 %s (burst: p50 %s p95 %s p99 %s)\n",
 		ms(all.P50), ms(all.P95), ms(all.P99), ms(burst.P50), ms(burst.P95), ms(burst.P99))

@@ -17,7 +17,7 @@ type Report struct {
 	Confirmed         int
 	Rejected          int
 	Cancelled         int
-	Conflicts         int // changed-body retries recorded as conflicts in the request DLQ (expected)
+	Conflicts         int // changed-body retries that reached Kafka, recorded as conflicts in the request DLQ (expected)
 
 	// Violations by class; any of them fails the run.
 	Duplicates      int // an order with more than one OrderPlaced or outcome, or a ce_id twice
@@ -389,13 +389,15 @@ func sortedProducts(m map[string]Product) []Product {
 }
 
 // dlq: the only expected dead letters are idempotency conflicts of keys a
-// client retried with another body and got a 2xx for (Redis did not know
-// the key, so the order-processor decided).
+// client retried with another body whose request reached Kafka: Redis did
+// not know the key (down, or the first request was accepted while it was),
+// so the order-processor decided — whether the client then got a 2xx, or a
+// 5xx or timeout for a write that landed anyway.
 func (v *verifier) dlq() {
 	r := v.r
 	changed := map[string]bool{}
 	for _, o := range v.byID {
-		if o.ChangedAck.Load() > 0 {
+		if o.ChangedTo.Load() > 0 {
 			changed[string(schemas.RequestKey(o.Scope, o.Key))] = true
 		}
 	}

@@ -236,6 +236,10 @@ func TestVerifierCatchesPlantedFaults(t *testing.T) {
 		{"valid record dead-lettered", func(w *world) {
 			w.obs.DLQ = append(w.obs.DLQ, DLQRecord{Topic: "inventory.commands.v1.dlq.v1", Reason: "handler_error"})
 		}, func(r *Report) int { return r.DLQValid }},
+		{"conflict recorded for a key never sent with another body", func(w *world) {
+			o := w.orders[1]
+			w.obs.DLQ = append(w.obs.DLQ, DLQRecord{Topic: "orders.requests.dlq.v1", Key: string(schemas.RequestKey(o.Scope, o.Key)), Reason: processor.ReasonConflict})
+		}, func(r *Report) int { return r.DLQValid }},
 		{"cancelled without a cancel", func(w *world) {
 			w.orders[2].CancelSent.Store(false)
 		}, func(r *Report) int { return r.EventMismatch }},

@@ -26,7 +26,7 @@ func runChaos(ctx context.Context, args []string, out io.Writer) error {
 	dir := fs.String("dir", cfg.Dir, "directory of the run's stack, binaries and service logs (relative to the repo root); wiped first")
 	keep := fs.Bool("keep", false, "leave Kafka, PostgreSQL and Redis running afterwards (stop them with `orderpipe stack down --dir DIR/stack`)")
 	duration := fs.Duration("duration", 0, "traffic time (default: 3m, or 12m with -long); faults scale with it")
-	rate := fs.Float64("rate", 0, "normal arrivals of new keys per second (default 110, or 360 with -long)")
+	rate := fs.Float64("rate", 0, "normal arrivals of new keys per second (default 110, or 420 with -long)")
 	burst := fs.Float64("burst", 0, "the burst's factor over the normal rate (default 20)")
 	seed := fs.Uint64("seed", 1, "random seed of the workload")
 	mdRow := fs.String("markdown", "", "append the run as a docs/reliability.md table row to this file")
