@@ -11,7 +11,7 @@ TEST_P ?= 2
 # go may be older and set GOTOOLCHAIN=local, which ignores that line.
 export GOTOOLCHAIN ?= auto
 
-.PHONY: help run build test test-short schemathesis-long lint vet vulncheck fmt bench clean stack-up stack-down helm-test
+.PHONY: help run build test test-short schemathesis-long lint vet vulncheck fmt bench clean stack-up stack-down helm-test chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
