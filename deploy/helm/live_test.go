@@ -62,8 +62,9 @@ func freeAddr(t *testing.T) string {
 // has a real Prometheus (Debian package, loopback, project-local data dir)
 // scrape every service and evaluate the alert rules. Then every dashboard
 // panel query, every alert expression, and every series selector inside the
-// alert expressions must return series: no panel or alert names a metric or
-// label that does not exist.
+// alert expressions, and the lag query KEDA scales each processor on must
+// return series: no panel, alert or autoscaler names a metric or label that
+// does not exist.
 func TestDashboardsAndAlertsOnRealPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the dev stack and Prometheus")
@@ -184,8 +185,9 @@ func TestDashboardsAndAlertsOnRealPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Every query must return series.
-	queries := dashboardQueries(t)
+	// Every query must return series: the dashboards', the alerts', and
+	// the one KEDA scales each processor on (prometheus trigger).
+	queries := append(dashboardQueries(t), kedaQueries(t)...)
 	for _, r := range loadRules(t).Groups {
 		for _, rule := range r.Rules {
 			if rule.Alert == "" {
@@ -222,6 +224,30 @@ func TestDashboardsAndAlertsOnRealPrometheus(t *testing.T) {
 		code, _ := get(context.Background(), baseURL+"/services/ingress/metrics")
 		t.Fatalf("queries without series:\n  %s\nup: %s\n/services/ingress/metrics: %d\nprometheus: %s", strings.Join(missing, "\n  "), up, code, promOut.String())
 	}
+}
+
+// kedaQueries are the lag queries of the processors' ScaledObjects
+// (keda.trigger prometheus, default values: no topic prefix, as the dev
+// stack runs).
+func kedaQueries(t *testing.T) []query {
+	t.Helper()
+	var qs []query
+	for _, m := range render(t, "--set", "orderProcessor.keda.enabled=true", "--set", "inventoryProcessor.keda.enabled=true") {
+		so, ok := m.Obj.(*ScaledObject)
+		if !ok {
+			continue
+		}
+		for _, tr := range so.Spec.Triggers {
+			if tr.Type != "prometheus" || tr.Metadata["query"] == "" {
+				t.Fatalf("%s: trigger %+v", m.Name, tr)
+			}
+			qs = append(qs, query{"KEDA ScaledObject " + m.Name, tr.Metadata["query"], true})
+		}
+	}
+	if len(qs) != 2 {
+		t.Fatalf("%d KEDA queries, want one per processor", len(qs))
+	}
+	return qs
 }
 
 type query struct {
