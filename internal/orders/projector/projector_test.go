@@ -285,3 +285,68 @@ func TestProjectorWaitsOutARedisOutage(t *testing.T) {
 	}
 	waitViews(t, ctx, rdb, "p:", want, time.Minute)
 }
+
+// TestSecondProjectorWithTheSameInstanceIDStopsTheFirst: the projector is a
+// static group member (group.instance.id = the slot's INSTANCE_ID); when a
+// second joins with the id of a running one, the first is fenced and stops
+// with ErrInstanceIDInUse instead of fencing the second in turn, and the
+// second carries on.
+func TestSecondProjectorWithTheSameInstanceIDStopsTheFirst(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := newEnv(t, ctx)
+	r := testenv.Redis(t)
+	opts, _ := redis.ParseURL(r.URL)
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	cfg := projector.Config{Kafka: e.kafka, KeyPrefix: r.Prefix, MaxBatch: 100, InstanceID: "order-processor-0"}
+	newProjector := func() *projector.Projector {
+		p, err := projector.New(cfg, rdb, slog.New(slog.NewTextHandler(testWriter{t}, nil)), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	want := map[string]int64{}
+	batch := func(from, to int) {
+		var states []schemas.OrderState
+		for n := from; n < to; n++ {
+			id := schemas.OrderID(t.Name(), strconv.Itoa(n))
+			states = append(states, state(id, n, 1))
+			want[id] = 1
+		}
+		e.txn(t, ctx, states, false)
+	}
+
+	first := newProjector()
+	defer first.Close()
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Run(ctx) }()
+	batch(0, 20)
+	waitViews(t, ctx, rdb, r.Prefix, want, time.Minute) // the first is a member and writes
+
+	second := newProjector()
+	secondCtx, stopSecond := context.WithCancel(ctx)
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- second.Run(secondCtx) }()
+	defer func() {
+		stopSecond()
+		if err := <-secondDone; err != nil {
+			t.Errorf("second projector: %v", err)
+		}
+		second.Close()
+	}()
+	select {
+	case err := <-firstDone:
+		if !errors.Is(err, projector.ErrInstanceIDInUse) {
+			t.Fatalf("first projector returned %v, want ErrInstanceIDInUse", err)
+		}
+		t.Logf("first projector stopped: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the first projector kept running after another joined with its group.instance.id")
+	}
+	first.Close()
+	batch(20, 40)
+	waitViews(t, ctx, rdb, r.Prefix, want, time.Minute) // the second carries on
+}
