@@ -49,6 +49,13 @@ type Config struct {
 	Seed        uint64        // random seed (0 = time-based)
 	Progress    io.Writer     // live progress line every second (nil = none)
 	Timeout     time.Duration // per-request timeout
+	// Sources are the loopback addresses requests are sent from, in turn
+	// (one connection pool each), so a server sees that many clients by
+	// address; empty = the system's choice (127.0.0.1).
+	Sources []string
+	// IDPrefix starts every customerId and Idempotency-Key (default "cust"
+	// and the run's seed), so two runs against one ingress never share them.
+	IDPrefix string
 }
 
 // Validate reports every problem at once.
@@ -83,6 +90,11 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryShare < 0 || c.RetryShare > 1 || c.Concurrent < 0 || c.Concurrent > 1 {
 		errs = append(errs, errors.New("retry shares must be between 0 and 1"))
+	}
+	for _, src := range c.Sources {
+		if ip := net.ParseIP(src); ip == nil || !ip.IsLoopback() {
+			errs = append(errs, fmt.Errorf("source %q: want a loopback address (127.0.0.0/8)", src))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -154,11 +166,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	c := &counters{hist: hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
-	tr := &http.Transport{MaxIdleConns: cfg.Concurrency * 2, MaxIdleConnsPerHost: cfg.Concurrency * 2, DisableCompression: true,
-		IdleConnTimeout: time.Minute}
-	defer tr.CloseIdleConnections()
-	s := &sender{cfg: cfg, c: c, client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
-		target: strings.TrimRight(cfg.URL, "/") + "/api/v1/orders", run: fmt.Sprintf("%x", seed), reqCtx: reqCtx}
+	run := fmt.Sprintf("%x", seed)
+	if cfg.IDPrefix != "" {
+		run = cfg.IDPrefix + "-" + run
+	}
+	s := &sender{cfg: cfg, c: c, clients: clientsFor(cfg),
+		target: strings.TrimRight(cfg.URL, "/") + "/api/v1/orders", run: run, reqCtx: reqCtx}
+	defer func() {
+		for _, cl := range s.clients {
+			cl.CloseIdleConnections()
+		}
+	}()
 	start := time.Now()
 	stopProgress := progress(cfg.Progress, c, start)
 	if cfg.Mode == ModeRate {
@@ -261,12 +279,34 @@ func (s *sender) order(ctx context.Context, o order, due time.Time, plan resendP
 }
 
 type sender struct {
-	reqCtx context.Context // requests run under it: the caller's context, not the run's deadline
-	cfg    Config
-	c      *counters
-	client *http.Client
-	target string
-	run    string
+	reqCtx  context.Context // requests run under it: the caller's context, not the run's deadline
+	cfg     Config
+	c       *counters
+	clients []*http.Client // one per source address
+	next    atomic.Uint64
+	target  string
+	run     string
+}
+
+// clientsFor builds one HTTP client per source address (one with the
+// system's choice when there are none).
+func clientsFor(cfg Config) []*http.Client {
+	sources := cfg.Sources
+	if len(sources) == 0 {
+		sources = []string{""}
+	}
+	per := max(2, cfg.Concurrency*2/len(sources))
+	var out []*http.Client
+	for _, src := range sources {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		if src != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+		}
+		tr := &http.Transport{DialContext: d.DialContext, MaxIdleConns: per, MaxIdleConnsPerHost: per,
+			DisableCompression: true, IdleConnTimeout: time.Minute}
+		out = append(out, &http.Client{Transport: tr, Timeout: cfg.Timeout})
+	}
+	return out
 }
 
 func (s *sender) send(o order, due time.Time) {
@@ -282,7 +322,7 @@ func (s *sender) send(o order, due time.Time) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", s.run+"-"+o.key)
-	resp, err := s.client.Do(req)
+	resp, err := s.clients[s.next.Add(1)%uint64(len(s.clients))].Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.c.record(0, time.Since(due))
@@ -336,8 +376,8 @@ func (g *generator) next() order {
 	var b strings.Builder
 	b.Grow(320)
 	cust := g.rnd.IntN(g.cfg.Customers)
-	fmt.Fprintf(&b, `{"customerId":"cust-%d","shippingAddress":{"addressLine1":"%d Main Street","city":"Springfield","stateOrProvince":"IL","postalCode":"%05d","country":"US"},"lines":[`,
-		cust, 1+g.rnd.IntN(999), g.rnd.IntN(100000))
+	fmt.Fprintf(&b, `{"customerId":"%s-%d","shippingAddress":{"addressLine1":"%d Main Street","city":"Springfield","stateOrProvince":"IL","postalCode":"%05d","country":"US"},"lines":[`,
+		g.customerPrefix(), cust, 1+g.rnd.IntN(999), g.rnd.IntN(100000))
 	r := g.rnd.Float64()
 	n := 1
 	for n < len(lineWeights) && r > lineWeights[n-1] {
@@ -352,6 +392,13 @@ func (g *generator) next() order {
 	b.WriteString(`],"currency":"USD"}`)
 	g.bodies = append(g.bodies, b.String())
 	return order{key: key, body: b.String()}
+}
+
+func (g *generator) customerPrefix() string {
+	if g.cfg.IDPrefix != "" {
+		return g.cfg.IDPrefix
+	}
+	return "cust"
 }
 
 func (g *generator) resend(order) resendPlan {
