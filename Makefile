@@ -4,6 +4,8 @@ GOBIN    := $(CURDIR)/.cache/bin
 GOLANGCI := $(GOBIN)/golangci-lint
 GOLANGCI_VERSION := v2.15.0
 TEST_TIMEOUT ?= 18m
+# Time per fuzz target in `make fuzz`.
+FUZZTIME ?= 20s
 # Race-detector tests on 2 cores: keep parallel packages bounded.
 TEST_P ?= 2
 # Build and test with the patched toolchain go.mod's `toolchain` line pins
@@ -11,7 +13,7 @@ TEST_P ?= 2
 # go may be older and set GOTOOLCHAIN=local, which ignores that line.
 export GOTOOLCHAIN ?= auto
 
-.PHONY: help run build test test-short schemathesis-long lint vet vulncheck fmt bench clean stack-up stack-down helm-test chaos
+.PHONY: help run build test test-short schemathesis-long lint vet vulncheck fmt bench clean stack-up stack-down helm-test chaos fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,6 +58,9 @@ vulncheck: ## govulncheck ./... on an offline database built from golang.org/x/v
 
 fmt: $(GOLANGCI) ## format the code
 	$(GOLANGCI) fmt ./...
+
+fuzz: ## every Go fuzz target (found with go test -list), FUZZTIME each (default 20s); crashers land in testdata/fuzz — commit them
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench: ## Go benchmarks (numbers go in docs/benchmarks.md)
 	./scripts/with-stack.sh -- $(GO) test -run '^$$' -bench . -benchmem ./...
