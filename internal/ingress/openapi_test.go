@@ -200,7 +200,8 @@ func TestHandlersAnswerAsDocumented(t *testing.T) {
 		}
 	}
 	// Statuses proved by other tests: 401/403 (auth), 503 (Kafka down).
-	elsewhere := map[string]bool{"401": true, "403": true, "503": true}
+	// 429 on the read and cancel routes: the per-client-IP limit (ratelimit_test.go).
+	elsewhere := map[string]bool{"401": true, "403": true, "429": true, "503": true}
 	for path, ops := range doc.Paths {
 		for method, op := range ops {
 			for status := range op.Responses {

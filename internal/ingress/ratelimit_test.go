@@ -62,6 +62,19 @@ func TestAbusiveClientIsRateLimited(t *testing.T) {
 	if limited == 0 {
 		t.Fatalf("the abusive client was never limited (%d requests)", abusive)
 	}
+	// Every order route is limited for it, reads and cancels too.
+	id := "00000000-0000-4000-8000-000000000000"
+	for _, rq := range [][2]string{{"GET", "/api/v1/orders?customerId=bot-1"}, {"GET", "/api/v1/orders/" + id}, {"POST", "/api/v1/orders/" + id + "/cancel"}} {
+		got := 0
+		for range 20 { // more than a second's permits, even if a new second began
+			if res := h.do(rq[0], rq[1], "", map[string]string{"X-Forwarded-For": "203.0.113.7"}); res.Status == http.StatusTooManyRequests {
+				got++
+			}
+		}
+		if got == 0 {
+			t.Errorf("%s %s: 20 requests from the limited client, no 429", rq[0], rq[1])
+		}
+	}
 	t.Logf("abusive client: %d of %d answered 429", limited, abusive)
 	if got := len(readAll(t, kenv.Config, kafka.TopicNames(kenv.Config.TopicPrefix).OrderRequests)); got != accepted {
 		t.Errorf("%d records on the request topic, want %d (one per 202, none per 429)", got, accepted)
