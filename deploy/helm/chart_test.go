@@ -436,3 +436,37 @@ func TestBadValuesRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvIsKnownSettings: every environment variable the chart gives a
+// container (services and the topics Job, default and production-like
+// values) is a setting the services read — the README configuration table
+// (`orderpipe config`) — so a renamed setting or a typo in the chart fails
+// here rather than being silently ignored in production.
+func TestEnvIsKnownSettings(t *testing.T) {
+	known := map[string]bool{}
+	for _, v := range devstack.ConfigVars() {
+		known[v.Env] = true
+	}
+	for _, args := range [][]string{nil, {"-f", "orderpipe/ci/production-values.yaml"}} {
+		for _, m := range render(t, args...) {
+			var pod *corev1.PodSpec
+			switch o := m.Obj.(type) {
+			case *appsv1.Deployment:
+				pod = &o.Spec.Template.Spec
+			case *appsv1.StatefulSet:
+				pod = &o.Spec.Template.Spec
+			case *batchv1.Job:
+				pod = &o.Spec.Template.Spec
+			default:
+				continue
+			}
+			for _, c := range pod.Containers {
+				for _, e := range c.Env {
+					if !known[e.Name] {
+						t.Errorf("%s %s (values %v): container %s sets %s, which no service reads", m.Kind, m.Name, args, c.Name, e.Name)
+					}
+				}
+			}
+		}
+	}
+}
