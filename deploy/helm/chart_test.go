@@ -303,6 +303,25 @@ func TestTemplateProduction(t *testing.T) {
 			t.Errorf("%s: trigger %+v", name, tr)
 		}
 	}
+	// The PrometheusRule carries files/alerts.yaml unchanged (annotations'
+	// {{ $labels.x }} included), the ConfigMap every dashboard byte for byte.
+	pr := find[*PrometheusRule](t, ms, "op-orderpipe")
+	if got, want := must(yaml.Marshal(pr.Spec)), must(yaml.Marshal(loadRules(t))); !bytes.Equal(got, want) {
+		t.Errorf("PrometheusRule spec differs from files/alerts.yaml:\n%s", got)
+	}
+	cm := find[*corev1.ConfigMap](t, ms, "op-orderpipe-dashboards")
+	if cm.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboards ConfigMap labels %v: no Grafana sidecar label", cm.Labels)
+	}
+	files, _ := filepath.Glob("orderpipe/files/dashboards/*.json")
+	for _, f := range files {
+		if got := cm.Data[filepath.Base(f)]; strings.TrimSpace(got) != strings.TrimSpace(string(must(os.ReadFile(f)))) {
+			t.Errorf("ConfigMap %s differs from %s", filepath.Base(f), f)
+		}
+	}
+	if len(files) == 0 || len(cm.Data) != len(files) {
+		t.Errorf("ConfigMap holds %d dashboards, files/dashboards %d", len(cm.Data), len(files))
+	}
 	// auth: JWKS mounted from the Secret on the public services only.
 	for _, name := range []string{"op-orderpipe-ingress", "op-orderpipe-catalog-api"} {
 		d := find[*appsv1.Deployment](t, ms, name)
