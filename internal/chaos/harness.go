@@ -382,15 +382,15 @@ func (h *harness) progress(ctx context.Context, c *Client, l *Ledger, lag *lagSa
 	}
 }
 
-// Long is the long run: about 15 minutes of traffic and ≥ 300k keys, the
+// Long is the long run: about 21 minutes of traffic and ≥ 300k keys, the
 // same fault classes, processor kills all along.
 func Long() Config {
-	cfg := Scaled(Bounded(), 15*time.Minute)
+	cfg := Scaled(Bounded(), 21*time.Minute)
 	cfg.Workload.Rate = 420
 	cfg.Workload.BurstFor = 15 * time.Second
 	cfg.Workload.MaxInFlight = 12000
-	cfg.Workload.Timeout = 5 * time.Second
-	cfg.Schedule.KillEvery = 12 * time.Second
+	cfg.Workload.Timeout = 8 * time.Second
+	cfg.Schedule.KillEvery = 15 * time.Second
 	cfg.ScarceStock = 600
 	cfg.DrainTimeout = 10 * time.Minute
 	return cfg

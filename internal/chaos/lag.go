@@ -53,9 +53,21 @@ func (l *lagSampler) sample(ctx context.Context) (map[string]int64, error) {
 		if !ok || g.Error() != nil {
 			return nil, fmt.Errorf("lag of %s: %w", id, errors.Join(errors.New("no answer"), g.Error()))
 		}
+		if err := measurable(g); err != nil {
+			return nil, err
+		}
 		out[name] = g.Lag.Total()
 	}
 	return out, nil
+}
+
+// measurable: kadm computes a group's lag from its members' assignments,
+// so a group in the middle of a rebalance has none and would read 0.
+func measurable(g kadm.DescribedGroupLag) error {
+	if g.State != "Stable" || g.Lag.IsEmpty() {
+		return fmt.Errorf("lag of %s: group %s with %d partitions assigned", g.Group, g.State, len(g.Lag))
+	}
+	return nil
 }
 
 // caughtUp reports whether every partition of every group is at most one
@@ -77,6 +89,9 @@ func (l *lagSampler) caughtUp(ctx context.Context) (bool, map[string]int64, erro
 		g, found := lags[id]
 		if !found || g.Error() != nil {
 			return false, nil, fmt.Errorf("lag of %s: %w", id, errors.Join(errors.New("no answer"), g.Error()))
+		}
+		if err := measurable(g); err != nil {
+			return false, nil, err
 		}
 		totals[name] = g.Lag.Total()
 		for _, ps := range g.Lag {
