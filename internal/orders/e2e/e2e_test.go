@@ -103,6 +103,7 @@ func (p *pipeline) forgetKeysAndReuse(ctx context.Context, r *request) {
 	rdb := redis.NewClient(opts)
 	defer func() { _ = rdb.Close() }()
 	changed := newRequest(r.key, r.customer, []schemas.Line{{ProductID: "plenty-7", Quantity: 9}})
+	r.changed.Store(true)
 	for _, again := range []*request{r, changed} {
 		if err := rdb.Del(ctx, p.redis.Prefix+"idem:"+r.orderID).Err(); err != nil { // intake's layout (internal/intake/idem.go)
 			t.Fatal(err)

@@ -76,6 +76,7 @@ type request struct {
 
 	accepted  atomic.Bool
 	cancelled atomic.Bool // a cancel was accepted (202) at the API
+	changed   atomic.Bool // the key was also sent with another body
 }
 
 func newRequest(key, customer string, lines []schemas.Line) *request {
