@@ -133,14 +133,32 @@ func (s *Service) cancelOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	known, err := s.intake.Lookup(r.Context(), id)
+	if err != nil && !errors.Is(err, intake.ErrNotFound) && subjectOf(r.Context()) != "" {
+		// Redis unavailable with auth on: the order-processor does not
+		// check who cancels, so ownership is checked here, on PostgreSQL
+		// (every order the sink has written). An order it does not have
+		// yet cannot be checked: 503, retry.
+		v, perr := s.cfg.Store.Get(r.Context(), id)
+		switch {
+		case perr == nil:
+			known, err = intake.Known{View: v}, nil
+		case errors.Is(perr, orderstore.ErrNotFound):
+			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, intake.TypeUnavailable,
+				"the order's owner cannot be checked right now; retry shortly").WithRetryAfter(time.Second))
+			return
+		default:
+			s.unavailable(w, r, perr)
+			return
+		}
+	}
 	status := schemas.StatusAccepted
 	switch {
 	case errors.Is(err, intake.ErrNotFound) || (err == nil && !s.owns(r, known)):
 		problem.Write(w, r, problem.New(http.StatusNotFound, "urn:orderpipe:problem:order-not-found", "no order "+id))
 		return
 	case err != nil:
-		// Redis unavailable: the order-processor decides (it holds a cancel
-		// for an order it has not seen yet).
+		// Redis unavailable, auth off: the order-processor decides (it
+		// holds a cancel for an order it has not seen yet).
 	default:
 		status = known.View.Status
 		switch status {
