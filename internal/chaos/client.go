@@ -152,8 +152,11 @@ func (c *Client) Run(ctx context.Context) {
 	start := c.Stats.Start
 	due := start
 	for i := 0; ; i++ {
+		// Arrivals are scheduled (open model), but the traffic stops at the
+		// duration in wall time: when the keys in flight hold arrivals
+		// back, the schedule falls behind and must not run on past it.
 		since := due.Sub(start)
-		if since >= c.W.Duration || ctx.Err() != nil {
+		if since >= c.W.Duration || time.Since(start) >= c.W.Duration || ctx.Err() != nil {
 			break
 		}
 		if d := time.Until(due); d > 0 {
@@ -181,6 +184,7 @@ func (c *Client) Run(ctx context.Context) {
 		due = due.Add(time.Duration(float64(time.Second) / c.W.rateAt(since)))
 	}
 	wg.Wait()
+	c.http.CloseIdleConnections()
 }
 
 type plan struct{ triple, retry, changed, cancel bool }
