@@ -97,7 +97,7 @@ func (v verdict) String() string {
 //     its lines as sent, and for a confirmed order unit prices from the
 //     catalog, line totals = price × quantity and total = Σ line totals;
 //     its status history is PENDING and the outcome;
-//   - a cancelled order had a cancel accepted at the API;
+//   - a cancelled order had a cancel sent to the API;
 //   - stock never negative; every reservation committed or released; at the
 //     end nothing reserved and, per product, on hand = initial stock − the
 //     quantities of confirmed orders;

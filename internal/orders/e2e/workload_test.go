@@ -75,7 +75,7 @@ type request struct {
 	orderID  string // from the 2xx answer
 
 	accepted  atomic.Bool
-	cancelled atomic.Bool // a cancel was accepted (202) at the API
+	cancelled atomic.Bool // a cancel was sent (answered or not)
 	changed   atomic.Bool // the key was also sent with another body
 }
 
@@ -240,14 +240,19 @@ func (p *pipeline) send(ctx context.Context, r *request, dupe, retry, cancelIt b
 		}
 	}
 	if cancelIt {
-		a, err := p.call(ctx, "POST", "/api/v1/orders/"+r.orderID+"/cancel", "", nil)
-		switch {
-		case err != nil:
-			p.t.Errorf("cancel %s: %v", r.key, err)
-		case a.status == http.StatusAccepted:
-			r.cancelled.Store(true)
-		case a.status != http.StatusConflict:
-			p.t.Errorf("cancel %s: unexpected %d %v", r.key, a.status, a.body)
+		// Sent is what counts for the verifier: a cancel answered 503 (or
+		// not at all) may still have reached Kafka. Retry it as a client
+		// would, until the API gives a final answer.
+		r.cancelled.Store(true)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			a, err := p.call(ctx, "POST", "/api/v1/orders/"+r.orderID+"/cancel", "", nil)
+			if err == nil && (a.status == http.StatusAccepted || a.status == http.StatusConflict) {
+				break
+			}
+			if time.Now().After(deadline) || (err == nil && a.status != http.StatusServiceUnavailable && a.status != http.StatusTooManyRequests) {
+				p.t.Errorf("cancel %s: %d %v %v", r.key, a.status, a.body, err)
+				break
+			}
 		}
 	}
 }
