@@ -27,7 +27,7 @@ type Config struct {
 func (c *Config) Register(s *config.Set) {
 	s.String(&c.DefaultCurrency, "ORDER_DEFAULT_CURRENCY", "order-default-currency", "USD", "ISO 4217 currency of an order that names none")
 	s.Duration(&c.IdempotencyTTL, "IDEMPOTENCY_TTL", "idempotency-ttl", 24*time.Hour, "how long the Redis fast path remembers an accepted Idempotency-Key (the order-processor's window is longer)")
-	s.Duration(&c.InFlightTTL, "IDEMPOTENCY_INFLIGHT_TTL", "idempotency-inflight-ttl", 60*time.Second, "how long a key whose produce is unacknowledged answers 409 to duplicates (released at once when the produce fails)")
+	s.Duration(&c.InFlightTTL, "IDEMPOTENCY_INFLIGHT_TTL", "idempotency-inflight-ttl", 10*time.Second, "how long a key whose produce is unacknowledged answers 409 to duplicates (released at once when the produce fails)")
 	s.Duration(&c.ProduceTimeout, "PRODUCE_TIMEOUT", "produce-timeout", 3*time.Second, "longest wait for Kafka's acknowledgement of an order before answering 503")
 	s.Int(&c.MaxInFlight, "PRODUCE_MAX_IN_FLIGHT", "produce-max-in-flight", 8192, "orders awaiting Kafka's acknowledgement at once; more are answered 503 at once")
 	s.Duration(&c.BreakerDelay, "PRODUCE_BREAKER_DELAY", "produce-breaker-delay", 5*time.Second, "how long the Kafka circuit breaker answers 503 without trying after opening")

@@ -61,6 +61,7 @@ type Intake struct {
 	log        *slog.Logger
 	tracer     trace.Tracer
 	late       sync.WaitGroup
+	fill       *backfill // idempotency records of orders accepted in degraded mode
 	prefix     string
 }
 
@@ -120,6 +121,7 @@ func New(cfg Config, d Deps) (*Intake, error) {
 		kafkaCB: circuitbreaker.NewBuilder[any]().WithFailureThresholdRatio(5, 10).WithDelay(cfg.BreakerDelay).WithSuccessThreshold(3).Build(),
 		redisCB: circuitbreaker.NewBuilder[any]().WithFailureThreshold(5).WithDelay(time.Second).Build(),
 		prefix:  d.Redis.KeyPrefix,
+		fill:    newBackfill(),
 	}
 	if in.partitions < 1 {
 		return nil, errors.New("intake: ORDER_PARTITIONS must be ≥ 1")
@@ -216,6 +218,9 @@ func (in *Intake) Submit(ctx context.Context, s Submission) (Accepted, error) {
 	}
 	if err := in.produce(ctx, produce, func(err error) { in.finish(orderID, rec, claimed, err) }); err != nil {
 		return Accepted{}, err
+	}
+	if outcome == OutcomeDegraded {
+		in.enqueueBackfill(orderID, rec)
 	}
 	return in.accepted(orderID, outcome), nil
 }
@@ -360,6 +365,7 @@ func Location(orderID string) string { return "/api/v1/orders/" + orderID }
 // answered, so their idempotency records are settled. The caller flushes
 // and closes the producer afterwards.
 func (in *Intake) Close(ctx context.Context) error {
+	defer in.closeBackfill(ctx)
 	done := make(chan struct{})
 	go func() { in.late.Wait(); close(done) }()
 	select {

@@ -10,6 +10,7 @@ type metrics struct {
 	rejected      *prometheus.CounterVec
 	redisErrors   prometheus.Counter
 	lateFinalised prometheus.Counter
+	backfill      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,6 +40,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lateFinalised: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orderpipe_intake_late_acks_total", Help: "Produce results that arrived after the request was answered 503.",
 		}),
+		backfill: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderpipe_intake_backfill_total",
+			Help: "Idempotency records of orders accepted in degraded mode: queued, written once Redis answered, dropped (queue full).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{"queued", "written", "dropped"} {
+		m.backfill.WithLabelValues(r)
 	}
 	for _, o := range []Outcome{OutcomeNew, OutcomeReplay, OutcomeConflict, OutcomeInFlight, OutcomeDegraded} {
 		m.outcomes[o] = outcomes.WithLabelValues(string(o))
@@ -46,6 +54,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"rate_limited", "scope_rate_limited", "overloaded", "breaker_open", "kafka_timeout", "kafka_error"} {
 		m.rejected.WithLabelValues(r)
 	}
-	reg.MustRegister(outcomes, produce, m.inflight, m.rejected, m.redisErrors, m.lateFinalised)
+	reg.MustRegister(outcomes, produce, m.inflight, m.rejected, m.redisErrors, m.lateFinalised, m.backfill)
 	return m
 }
