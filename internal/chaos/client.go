@@ -177,9 +177,10 @@ func (c *Client) Run(ctx context.Context) {
 			changed: rnd.Float64() < c.W.Changed, cancel: rnd.Float64() < c.W.Cancel}
 		c.Ledger.Add(o)
 		inBurst := since >= c.W.BurstAt && since < c.W.BurstEnd() && c.W.BurstFor > 0
+		at := due
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c.key(ctx, o, plan, due, inBurst)
+			c.key(ctx, o, plan, at, inBurst)
 		})
 		due = due.Add(time.Duration(float64(time.Second) / c.W.rateAt(since)))
 	}

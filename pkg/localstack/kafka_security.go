@@ -75,7 +75,12 @@ func prepareSecurity(dir string, s *KafkaSecurity) (*kafkaSecState, error) {
 	st := &kafkaSecState{Mechanism: mech, AdminUser: kafkaAdminUser, AdminPassword: hex.EncodeToString(pw[:]), TLS: s.TLS}
 	if s.TLS {
 		tlsDir := filepath.Join(dir, "tls")
-		if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		// Only the key directory is private: parents made 0700 here would
+		// lock the postgres user out of a stack sharing them.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("kafka: %w", err)
+		}
+		if err := os.Mkdir(tlsDir, 0o700); err != nil && !os.IsExist(err) {
 			return nil, fmt.Errorf("kafka: %w", err)
 		}
 		ca, keystore, err := writeCerts(tlsDir)
