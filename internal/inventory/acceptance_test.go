@@ -137,7 +137,18 @@ func (w *workload) drive(t *testing.T, cl *kgo.Client, workers, orders int, dur 
 func checkDLQ(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, n int) {
 	t.Helper()
 	dlq := readTopic(t, env, kafka.DLQ(names.InventoryCommands), 30*time.Second, func(got []*kgo.Record) bool { return len(got) >= n })
-	dlq = append(dlq, readTopic(t, env, kafka.DLQ(names.InventoryCommands), 2*time.Second, func(got []*kgo.Record) bool { return len(got) > n })...)
+	// A second read, to its end (n records, then quiet for 2 s): a
+	// duplicate dead letter would show up here. A fixed 2 s read could end
+	// before its first fetch on a loaded machine.
+	var quiet time.Time
+	last := -1
+	dlq = append(dlq, readTopic(t, env, kafka.DLQ(names.InventoryCommands), 30*time.Second, func(got []*kgo.Record) bool {
+		if len(got) != last {
+			last, quiet = len(got), time.Now()
+			return false
+		}
+		return len(got) >= n && time.Since(quiet) > 2*time.Second
+	})...)
 	if len(dlq) < n || len(dlq) > 2*n {
 		t.Fatalf("DLQ has %d records, want %d", len(dlq)/2, n)
 	}
