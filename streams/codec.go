@@ -47,12 +47,12 @@ func JSON[V any](version uint8) Codec[V] {
 
 // encodeValue writes [version][payload].
 func (c Codec[V]) encodeValue(v V) ([]byte, error) {
-	b, err := c.Encode(make([]byte, 1, 128), v)
-	if err != nil {
-		return nil, err
-	}
-	b[0] = c.Version
-	return b, nil
+	return c.appendValue(make([]byte, 0, 128), v)
+}
+
+// appendValue appends [version][payload] to dst.
+func (c Codec[V]) appendValue(dst []byte, v V) ([]byte, error) {
+	return c.Encode(append(dst, c.Version), v)
 }
 
 // decodeValue reads [version][payload], accepting Version and Version-1.

@@ -223,21 +223,37 @@ func (s *StoreView[V]) endUnit(ok bool) {
 // flush produces one changelog record, to the task's partition, per key
 // changed since the last flush. The runtime flushes after every poll's
 // records, so hot keys are coalesced and the changelog streams out while
-// the transaction is still open instead of in one burst at commit.
+// the transaction is still open instead of in one burst at commit. The
+// records of one flush share one allocation, and their keys and values are
+// carved from a few shared chunks (three allocations per record showed in
+// profiles); kgo never writes to a record's bytes.
 func (s *StoreView[V]) flush(produce func(*kgo.Record, func(*kgo.Record, error))) (int, error) {
+	recs := make([]kgo.Record, len(s.toFlush))
+	var chunk []byte
 	n := 0
 	for _, k := range s.toFlush {
 		p, ok := s.pending[k]
 		if !ok || p.epoch != s.epoch {
 			continue // changed by a unit that was undone: its earlier value was flushed, or is committed
 		}
-		r := &kgo.Record{Topic: s.changelog, Partition: s.partition, Key: []byte(k)}
+		if cap(chunk)-len(chunk) < len(k)+flushValueHint {
+			chunk = make([]byte, 0, max(flushChunk, len(k)+flushValueHint))
+		}
+		chunk = append(chunk, k...)
+		r := &recs[n]
+		r.Topic, r.Partition, r.Key = s.changelog, s.partition, chunk[len(chunk)-len(k):len(chunk):len(chunk)]
 		if !p.del {
-			b, err := s.codec.encodeValue(p.v)
+			start := len(chunk)
+			b, err := s.codec.appendValue(chunk, p.v)
 			if err != nil {
 				return n, fmt.Errorf("store %s: encode %q: %w", s.name, k, err)
 			}
-			r.Value = b
+			r.Value = b[start:len(b):len(b)]
+			if cap(b) == cap(chunk) {
+				chunk = b // the value fit: the chunk goes on after it
+			} else {
+				chunk = nil // append moved it to a larger array of its own; start a new chunk next time
+			}
 		}
 		produce(r, s.promiseFn)
 		n++
@@ -247,6 +263,13 @@ func (s *StoreView[V]) flush(produce func(*kgo.Record, func(*kgo.Record, error))
 	s.epoch++
 	return n, nil
 }
+
+// flushChunk is the size of the byte chunks a flush carves keys and values
+// from; flushValueHint the room a value is expected to need.
+const (
+	flushChunk     = 32 << 10
+	flushValueHint = 256
+)
 
 func (s *StoreView[V]) promise(r *kgo.Record, err error) {
 	if err != nil {

@@ -79,19 +79,32 @@ var (
 	hdrContentType  = []byte("application/json")
 )
 
+// outRecord is an output record with room for its headers, id, time, key
+// and a typical value: one allocation instead of five per record (append
+// moves a key or value that does not fit to an array of its own).
+type outRecord struct {
+	rec   kgo.Record
+	hdrs  [8]kgo.RecordHeader
+	idt   [36 + len(time.RFC3339Nano) + 6]byte
+	key   [48]byte
+	value [256]byte
+}
+
 // newRecord builds an output record with CloudEvents binary-mode headers,
-// carrying the input's W3C trace context unchanged. The id and time share
-// one allocation.
-func newRecord(in *kgo.Record, topic string, key, value []byte, id uuid.UUID, typ []byte, at time.Time) *kgo.Record {
-	buf := make([]byte, 36, 36+len(time.RFC3339Nano)+6)
-	hexUUID(buf, id)
-	buf = appendRFC3339Nano(buf, at.UTC())
-	r := &kgo.Record{Topic: topic, Key: key, Value: value, Headers: make([]kgo.RecordHeader, 6, 8)}
-	r.Headers[0] = kgo.RecordHeader{Key: kafka.HeaderID, Value: buf[:36:36]}
+// carrying the input's W3C trace context unchanged; the caller appends the
+// value to o.value[:0].
+func newRecord(in *kgo.Record, topic, key string, id uuid.UUID, typ []byte, at time.Time) *outRecord {
+	o := new(outRecord)
+	hexUUID(o.idt[:36], id)
+	idt := appendRFC3339Nano(o.idt[:36], at.UTC())
+	r := &o.rec
+	r.Topic, r.Key = topic, append(o.key[:0], key...)
+	r.Headers = o.hdrs[:6]
+	r.Headers[0] = kgo.RecordHeader{Key: kafka.HeaderID, Value: idt[:36:36]}
 	r.Headers[1] = kgo.RecordHeader{Key: kafka.HeaderType, Value: typ}
 	r.Headers[2] = kgo.RecordHeader{Key: kafka.HeaderSource, Value: hdrSource}
 	r.Headers[3] = kgo.RecordHeader{Key: kafka.HeaderSpecVersion, Value: hdrSpecVersion}
-	r.Headers[4] = kgo.RecordHeader{Key: kafka.HeaderTime, Value: buf[36:]}
+	r.Headers[4] = kgo.RecordHeader{Key: kafka.HeaderTime, Value: idt[36:len(idt):len(idt)]}
 	r.Headers[5] = kgo.RecordHeader{Key: kafka.HeaderContentType, Value: hdrContentType}
 	if in != nil {
 		for _, h := range in.Headers {
@@ -100,7 +113,7 @@ func newRecord(in *kgo.Record, topic string, key, value []byte, id uuid.UUID, ty
 			}
 		}
 	}
-	return r
+	return o
 }
 
 // uuidV5 is uuid.NewSHA1(ns, name) without its allocations (a hash per
@@ -143,11 +156,12 @@ func resultRecord(in *kgo.Record, topic, productID string, c domain.Reserve, res
 	} else {
 		v.Type, v.Reason = schemas.ResultRejected, res.Reason
 	}
-	b := appendResult(make([]byte, 0, 256), &v)
 	var name [160]byte
 	n := append(append(append(name[:0], "result\x00"...), c.OrderID...), 0)
 	id := uuidV5(eventNamespace, strconv.AppendInt(n, int64(c.LineNo), 10))
-	return newRecord(in, topic, []byte(c.OrderID), b, id, hdrResultType, res.At)
+	o := newRecord(in, topic, c.OrderID, id, hdrResultType, res.At)
+	o.rec.Value = appendResult(o.value[:0], &v)
+	return &o.rec
 }
 
 // snapshotRecord is a product's public stock on inventory.stock.v1 (key
@@ -157,9 +171,10 @@ func snapshotRecord(topic, productID string, st domain.Stock) *kgo.Record {
 		ProductID: productID, OnHand: st.OnHand, Reserved: st.Reserved, Available: st.Available(),
 		Version: st.Version, UpdatedAt: st.UpdatedAt,
 	}
-	b := appendSnapshot(make([]byte, 0, 192), &v)
 	var name [160]byte
 	n := append(append(append(name[:0], "stock\x00"...), productID...), 0)
 	id := uuidV5(eventNamespace, strconv.AppendInt(n, st.Version, 10))
-	return newRecord(nil, topic, []byte(productID), b, id, hdrSnapshotType, st.UpdatedAt)
+	o := newRecord(nil, topic, productID, id, hdrSnapshotType, st.UpdatedAt)
+	o.rec.Value = appendSnapshot(o.value[:0], &v)
+	return &o.rec
 }
