@@ -466,6 +466,10 @@ func TestEnvIsKnownSettings(t *testing.T) {
 	for _, v := range devstack.ConfigVars() {
 		known[v.Env] = true
 	}
+	// read by the Go runtime and by app.Main's memory limit (docs/operations.md)
+	for _, v := range []string{"GOGC", "GOMEMLIMIT", "AUTOMEMLIMIT", "GOMAXPROCS"} {
+		known[v] = true
+	}
 	for _, args := range [][]string{nil, {"-f", "orderpipe/ci/production-values.yaml"}} {
 		for _, m := range render(t, args...) {
 			var pod *corev1.PodSpec

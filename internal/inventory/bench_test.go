@@ -40,7 +40,8 @@ import (
 //
 // Knobs: INVENTORY_BENCH_MODES (eos,at-least-once), INVENTORY_BENCH_PARTITIONS
 // (6), INVENTORY_BENCH_THREADS (1), INVENTORY_BENCH_COMMIT_INTERVAL (100ms),
-// INVENTORY_BENCH_COMPRESSION (none to turn lz4 off), INVENTORY_BENCH_CPUPROFILE
+// INVENTORY_BENCH_COMPRESSION (none to turn lz4 off), INVENTORY_BENCH_LINGER
+// (the producer's linger, e.g. 10ms), INVENTORY_BENCH_CPUPROFILE
 // (a file: CPU profile of the timed part of the eos run).
 func BenchmarkProcessor(b *testing.B) {
 	n := 300_000
@@ -99,6 +100,9 @@ func runBench(b *testing.B, mode string, n, parts int) float64 {
 		cfg.Threads = v
 	}
 	opts := []streams.Opt{streams.WithRegisterer(reg)}
+	if v, err := time.ParseDuration(os.Getenv("INVENTORY_BENCH_LINGER")); err == nil {
+		opts = append(opts, streams.WithKafkaOpts(kgo.ProducerLinger(v)))
+	}
 	if os.Getenv("INVENTORY_BENCH_COMPRESSION") == "none" {
 		opts = append(opts, streams.WithKafkaOpts(kgo.ProducerBatchCompression(kgo.NoCompression())))
 	}

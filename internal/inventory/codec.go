@@ -3,6 +3,7 @@ package inventory
 import (
 	"encoding/json"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -143,6 +144,26 @@ func jsonDecode[V any](_ uint8, data []byte) (V, error) {
 // times (every time the processor writes is UTC); other zones go to
 // AppendFormat. Formatting showed as 4% of the CPU.
 func appendRFC3339Nano(b []byte, t time.Time) []byte {
+	// The runtime reads the clock once per poll, so the records of a poll
+	// carry the same few instants: the last one formatted is kept.
+	if c := lastFormatted.Load(); c != nil && c.t == t {
+		return append(b, c.text...)
+	}
+	start := len(b)
+	b = formatRFC3339Nano(b, t)
+	lastFormatted.Store(&formattedTime{t: t, text: append([]byte(nil), b[start:]...)})
+	return b
+}
+
+// formattedTime is a time and its RFC 3339 text.
+type formattedTime struct {
+	t    time.Time
+	text []byte
+}
+
+var lastFormatted atomic.Pointer[formattedTime]
+
+func formatRFC3339Nano(b []byte, t time.Time) []byte {
 	if t.Location() != time.UTC {
 		return t.AppendFormat(b, time.RFC3339Nano)
 	}

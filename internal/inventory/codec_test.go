@@ -77,9 +77,15 @@ func TestAppendRFC3339Nano(t *testing.T) {
 		seed = seed*6364136223846793005 + 1442695040888963407
 		times = append(times, time.Unix(int64(seed>>34), int64(seed%1e9)).UTC())
 	}
-	for _, tm := range times {
-		if got, want := string(appendRFC3339Nano(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
-			t.Fatalf("%v: %s, want %s", tm, got, want)
+	berlin := time.FixedZone("CET", 3600)
+	for i, tm := range times {
+		if i%3 == 0 {
+			tm = tm.In(berlin) // the same instant in another zone must not reuse the cached text
+		}
+		for range 2 { // the second call is served from the last-formatted cache
+			if got, want := string(appendRFC3339Nano([]byte("x"), tm)), "x"+tm.Format(time.RFC3339Nano); got != want {
+				t.Fatalf("%v: %s, want %s", tm, got, want)
+			}
 		}
 	}
 }
