@@ -69,7 +69,7 @@ func TestAcceptedOrderIsTheRecordInKafka(t *testing.T) {
 	rdb := redisClient(t, h.cfg.Redis.URL)
 	view := orderview.View{OrderID: want, Version: 2, Status: schemas.StatusConfirmed, CustomerID: "cust-1", UpdatedAt: time.Now().UTC(),
 		Total: &schemas.Money{Amount: 1234, Currency: "USD"}}
-	if _, err := orderview.Write(context.Background(), rdb, h.cfg.Redis.KeyPrefix, view); err != nil {
+	if _, err := orderview.Write(context.Background(), rdb, h.cfg.Redis.KeyPrefix, view, 0); err != nil {
 		t.Fatal(err)
 	}
 	got = h.do("GET", "/api/v1/orders/"+want, "", nil)
@@ -434,5 +434,41 @@ func TestListsAndFallsBackToPostgres(t *testing.T) {
 	}
 	if r := h.do("GET", "/api/v1/orders/"+schemas.OrderID("x", "y"), "", nil); r.Status != 404 {
 		t.Fatalf("unknown order = %d %s; want 404", r.Status, r.Raw)
+	}
+}
+
+// oneOrderStore is a read model that has one confirmed order.
+type oneOrderStore struct {
+	fakeStore
+	view orderview.View
+}
+
+func (s oneOrderStore) Get(ctx context.Context, id string) (orderview.View, error) {
+	if id == s.view.OrderID {
+		return s.view, nil
+	}
+	return s.fakeStore.Get(ctx, id)
+}
+
+// TestExpiredViewAnswersFromPostgres: an order whose Redis view has expired
+// (ORDER_VIEW_FINAL_TTL) or was never projected there is answered from
+// PostgreSQL — GET shows it, cancel sees it is confirmed (409) instead of
+// answering 404 for an order that exists.
+func TestExpiredViewAnswersFromPostgres(t *testing.T) {
+	t.Parallel()
+	k := testenv.Kafka(t).Config
+	cfg := testConfig(k, redisConfig(testenv.Redis(t)))
+	id := schemas.OrderID("c-expired", "k-1")
+	cfg.Store = oneOrderStore{view: orderview.View{OrderID: id, Version: 3, Status: schemas.StatusConfirmed,
+		CustomerID: "c-expired", UpdatedAt: time.Now().UTC()}}
+	h := startIngress(t, cfg)
+	if r := h.do("GET", "/api/v1/orders/"+id, "", nil); r.Status != 200 || !strings.Contains(string(r.Raw), schemas.StatusConfirmed) {
+		t.Fatalf("GET = %d %s; want 200 CONFIRMED from PostgreSQL", r.Status, r.Raw)
+	}
+	if r := h.do("POST", "/api/v1/orders/"+id+"/cancel", "", nil); r.Status != 409 || !strings.Contains(string(r.Raw), "order-confirmed") {
+		t.Fatalf("cancel = %d %s; want 409 order-confirmed", r.Status, r.Raw)
+	}
+	if r := h.do("POST", "/api/v1/orders/"+schemas.OrderID("c-expired", "nobody")+"/cancel", "", nil); r.Status != 404 {
+		t.Fatalf("cancel of an unknown order = %d %s; want 404", r.Status, r.Raw)
 	}
 }

@@ -133,7 +133,15 @@ func (s *Service) cancelOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	known, err := s.intake.Lookup(r.Context(), id)
-	if err != nil && !errors.Is(err, intake.ErrNotFound) && subjectOf(r.Context()) != "" {
+	switch {
+	case errors.Is(err, intake.ErrNotFound):
+		// Redis no longer knows the order (its view expired after
+		// ORDER_VIEW_FINAL_TTL, or the projection was rebuilt): PostgreSQL
+		// has every order the sink has written, as for GET.
+		if v, perr := s.cfg.Store.Get(r.Context(), id); perr == nil {
+			known, err = intake.Known{View: v}, nil
+		}
+	case err != nil && subjectOf(r.Context()) != "":
 		// Redis unavailable with auth on: the order-processor does not
 		// check who cancels, so ownership is checked here, on PostgreSQL
 		// (every order the sink has written). An order it does not have

@@ -108,7 +108,7 @@ func TestHandlersAnswerAsDocumented(t *testing.T) {
 			Lines: []orderview.Line{{LineNo: 1, ProductID: "p-1", Quantity: 1, UnitPrice: &schemas.Money{Amount: 100, Currency: "USD"}, LineTotal: &schemas.Money{Amount: 100, Currency: "USD"}}},
 			Total: &schemas.Money{Amount: 100, Currency: "USD"}},
 	} {
-		if _, err := orderview.Write(context.Background(), rdb, cfg.Redis.KeyPrefix, v); err != nil {
+		if _, err := orderview.Write(context.Background(), rdb, cfg.Redis.KeyPrefix, v, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	SinkBatch int
 	// SinkLanes is how many PostgreSQL transactions write a poll in parallel.
 	SinkLanes int
+	// ViewFinalTTL is how long an order's status view stays in Redis once
+	// the order has an outcome (0: for ever).
+	ViewFinalTTL time.Duration
 	// Saga is the order saga's settings (saga.go).
 	Saga SagaConfig
 }
@@ -62,6 +65,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Redis.Register(s)
 	s.Int(&c.SinkBatch, "ORDER_SINK_BATCH_RECORDS", "order-sink-batch-records", 8192, "most Kafka records the PostgreSQL sink takes per poll")
 	s.Int(&c.SinkLanes, "ORDER_SINK_LANES", "order-sink-lanes", 4, "PostgreSQL transactions that write one poll of the sink in parallel (partition mod lanes); keep ≤ DATABASE_MAX_CONNS")
+	s.Duration(&c.ViewFinalTTL, "ORDER_VIEW_FINAL_TTL", "order-view-final-ttl", 7*24*time.Hour, "how long an order's status view stays in Redis once the order is confirmed, rejected or cancelled (0: for ever); GET then answers from PostgreSQL")
 	c.Saga.register(s)
 }
 
@@ -70,6 +74,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.SinkBatch < 1 || c.SinkBatch > 100_000 {
 		errs = append(errs, fmt.Errorf("ORDER_SINK_BATCH_RECORDS %d: want 1..100000", c.SinkBatch))
+	}
+	if c.ViewFinalTTL < 0 {
+		errs = append(errs, fmt.Errorf("ORDER_VIEW_FINAL_TTL %s: want ≥ 0", c.ViewFinalTTL))
 	}
 	if c.SinkLanes < 1 || c.SinkLanes > 64 {
 		errs = append(errs, fmt.Errorf("ORDER_SINK_LANES %d: want 1..64", c.SinkLanes))
@@ -120,7 +127,7 @@ func New(ctx context.Context, env *app.Env, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, env: env, log: env.Logger, client: cl, pool: pool, rdb: rdb, stopped: map[string]error{}}
 	member := s.member()
 	proj, err := projector.New(projector.Config{Kafka: cfg.Kafka, KeyPrefix: cfg.Redis.KeyPrefix,
-		InstanceID: member.InstanceID, SessionTimeout: member.SessionTimeout}, rdb, env.Logger, env.Metrics)
+		InstanceID: member.InstanceID, SessionTimeout: member.SessionTimeout, FinalTTL: cfg.ViewFinalTTL}, rdb, env.Logger, env.Metrics)
 	if err != nil {
 		s.closeClients()
 		return nil, err

@@ -6,7 +6,9 @@
 // Layout:
 //
 //	key   <REDIS_KEY_PREFIX>orderview:<orderId>      (Key)
-//	value the JSON of View (camelCase), a plain Redis string, no TTL required
+//	value the JSON of View (camelCase), a plain Redis string; a view with a
+//	      final status expires after the writer's final TTL (readers fall
+//	      back to PostgreSQL, which keeps every order), others never do
 //
 // Writes go through Write, which keeps the stored value only if the new
 // version is higher than the stored one (a Lua compare on View.Version), so a
@@ -82,7 +84,8 @@ func FromState(s schemas.OrderState) View {
 var ErrNotFound = errors.New("orderview: no view")
 
 // writeScript stores ARGV[2] (the JSON) at KEYS[1] unless the stored view's
-// version is ≥ ARGV[1]. Returns 1 if written, 0 if the stored one is as new.
+// version is ≥ ARGV[1], expiring after ARGV[3] ms when that is > 0 (and
+// never otherwise). Returns 1 if written, 0 if the stored one is as new.
 var writeScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -91,18 +94,34 @@ if cur then
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[2])
+local ttl = tonumber(ARGV[3]) or 0
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
 return 1
 `)
 
-// Write stores v unless the stored view has the same or a higher version.
-// It reports whether v was written.
-func Write(ctx context.Context, rdb redis.Scripter, prefix string, v View) (bool, error) {
+// ttlMillis is the expiry a write of v gets: finalTTL once the order has
+// an outcome (0: never), none before — an order in flight must stay
+// readable however long it takes.
+func ttlMillis(v View, finalTTL time.Duration) int64 {
+	if !v.Final() || finalTTL <= 0 {
+		return 0
+	}
+	return max(finalTTL.Milliseconds(), 1)
+}
+
+// Write stores v unless the stored view has the same or a higher version;
+// a final view expires after finalTTL (0 keeps it). It reports whether v
+// was written.
+func Write(ctx context.Context, rdb redis.Scripter, prefix string, v View, finalTTL time.Duration) (bool, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return false, fmt.Errorf("orderview: encode %s: %w", v.OrderID, err)
 	}
-	n, err := writeScript.Run(ctx, rdb, []string{Key(prefix, v.OrderID)}, v.Version, b).Int()
+	n, err := writeScript.Run(ctx, rdb, []string{Key(prefix, v.OrderID)}, v.Version, b, ttlMillis(v, finalTTL)).Int()
 	if err != nil {
 		return false, fmt.Errorf("orderview: write %s: %w", v.OrderID, err)
 	}

@@ -33,7 +33,7 @@ func TestWriteKeepsTheHighestVersion(t *testing.T) {
 		v    orderview.View
 		want bool
 	}{{v2, true}, {v1, false}, {v2, false}} {
-		got, err := orderview.Write(ctx, rdb, env.Prefix, step.v)
+		got, err := orderview.Write(ctx, rdb, env.Prefix, step.v, 0)
 		if err != nil || got != step.want {
 			t.Fatalf("Write(version %d) = %v, %v; want %v", step.v.Version, got, err, step.want)
 		}
@@ -74,7 +74,7 @@ func TestWriteBatch(t *testing.T) {
 	view := func(id string, version int64) orderview.View {
 		return orderview.View{OrderID: id, Version: version, Status: schemas.StatusPending, CustomerID: "c", UpdatedAt: time.Now().UTC()}
 	}
-	if _, err := orderview.Write(ctx, rdb, env.Prefix, view("b-2", 3)); err != nil {
+	if _, err := orderview.Write(ctx, rdb, env.Prefix, view("b-2", 3), 0); err != nil {
 		t.Fatal(err)
 	}
 	// No script cached: SCRIPT FLUSH is what a restarted Redis looks like
@@ -82,7 +82,7 @@ func TestWriteBatch(t *testing.T) {
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	written, err := orderview.WriteBatch(ctx, rdb, env.Prefix, []orderview.View{view("b-1", 1), view("b-2", 2), view("b-3", 5)})
+	written, err := orderview.WriteBatch(ctx, rdb, env.Prefix, []orderview.View{view("b-1", 1), view("b-2", 2), view("b-3", 5)}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,60 @@ func TestWriteBatch(t *testing.T) {
 			t.Errorf("%s: %+v, %v; want version %d", id, v, err, version)
 		}
 	}
-	if written, err := orderview.WriteBatch(ctx, rdb, env.Prefix, nil); err != nil || len(written) != 0 {
+	if written, err := orderview.WriteBatch(ctx, rdb, env.Prefix, nil, 0); err != nil || len(written) != 0 {
 		t.Errorf("empty batch: %v, %v", written, err)
+	}
+}
+
+// TestFinalViewsExpire: a view gets the final TTL once its order has an
+// outcome — through Write and WriteBatch — and none while the order is in
+// flight, however long that takes; TTL 0 keeps final views for ever.
+func TestFinalViewsExpire(t *testing.T) {
+	env := testenv.Redis(t)
+	opts, err := redis.ParseURL(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer func() { _ = rdb.Close() }()
+	ctx := context.Background()
+	const ttl = time.Hour
+	view := func(id string, version int64, status string) orderview.View {
+		return orderview.View{OrderID: id, Version: version, Status: status, CustomerID: "c", UpdatedAt: time.Now().UTC()}
+	}
+	pttl := func(id string) time.Duration {
+		d, err := rdb.PTTL(ctx, orderview.Key(env.Prefix, id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if _, err := orderview.Write(ctx, rdb, env.Prefix, view("t-1", 1, schemas.StatusPending), ttl); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl("t-1"); d != -1 { // -1: the key exists and has no expiry
+		t.Fatalf("pending view: PTTL %v, want none", d)
+	}
+	if _, err := orderview.Write(ctx, rdb, env.Prefix, view("t-1", 2, schemas.StatusConfirmed), ttl); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl("t-1"); d <= ttl-time.Minute || d > ttl {
+		t.Fatalf("confirmed view: PTTL %v, want about %v", d, ttl)
+	}
+	if _, err := orderview.WriteBatch(ctx, rdb, env.Prefix, []orderview.View{
+		view("t-2", 3, schemas.StatusRejected), view("t-3", 1, schemas.StatusAccepted), view("t-4", 4, schemas.StatusCancelled),
+	}, ttl); err != nil {
+		t.Fatal(err)
+	}
+	for id, final := range map[string]bool{"t-2": true, "t-3": false, "t-4": true} {
+		if d := pttl(id); final != (d > 0) {
+			t.Errorf("%s (final %v): PTTL %v", id, final, d)
+		}
+	}
+	if _, err := orderview.Write(ctx, rdb, env.Prefix, view("t-5", 2, schemas.StatusConfirmed), 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl("t-5"); d != -1 {
+		t.Fatalf("final TTL 0: PTTL %v, want none", d)
 	}
 }

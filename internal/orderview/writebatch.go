@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,11 +16,11 @@ type Pipeliner interface {
 }
 
 // WriteBatch stores every view as Write does — each one only if the stored
-// view is older — in one pipeline: one round trip for the batch instead of
-// one per view. written[i] reports whether views[i] was written. When Redis
+// view is older, final ones expiring after finalTTL — in one pipeline: one
+// round trip for the batch instead of one per view. written[i] reports whether views[i] was written. When Redis
 // does not have the script cached (a restart), it loads it and sends the
 // batch again; every write is a version compare, so repeating is harmless.
-func WriteBatch(ctx context.Context, rdb Pipeliner, prefix string, views []View) ([]bool, error) {
+func WriteBatch(ctx context.Context, rdb Pipeliner, prefix string, views []View, finalTTL time.Duration) ([]bool, error) {
 	if len(views) == 0 {
 		return nil, nil
 	}
@@ -35,7 +36,7 @@ func WriteBatch(ctx context.Context, rdb Pipeliner, prefix string, views []View)
 	for attempt := 0; ; attempt++ {
 		pipe := rdb.Pipeline()
 		for i, v := range views {
-			cmds[i] = writeScript.EvalSha(ctx, pipe, []string{Key(prefix, v.OrderID)}, v.Version, bodies[i])
+			cmds[i] = writeScript.EvalSha(ctx, pipe, []string{Key(prefix, v.OrderID)}, v.Version, bodies[i], ttlMillis(v, finalTTL))
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {

@@ -82,7 +82,7 @@ func BenchmarkWrite(b *testing.B) {
 			g, gctx := errgroup.WithContext(ctx)
 			g.SetLimit(16)
 			for _, v := range vs {
-				g.Go(func() error { _, err := orderview.Write(gctx, rdb, r.Prefix, v); return err })
+				g.Go(func() error { _, err := orderview.Write(gctx, rdb, r.Prefix, v, 0); return err })
 			}
 			return g.Wait()
 		})

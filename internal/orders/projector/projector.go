@@ -57,6 +57,10 @@ type Config struct {
 	// SessionTimeout is the group session timeout (KAFKA_SESSION_TIMEOUT).
 	// Default 10s.
 	SessionTimeout time.Duration
+	// FinalTTL is how long the view of an order with an outcome stays in
+	// Redis (ORDER_VIEW_FINAL_TTL); 0 keeps it for ever. Readers fall back
+	// to PostgreSQL for orders whose view has expired.
+	FinalTTL time.Duration
 }
 
 // ErrInstanceIDInUse says another member of the group joined with this
@@ -242,7 +246,7 @@ func (p *Projector) write(ctx context.Context, views []orderview.View) error {
 		g.SetLimit(p.cfg.Concurrency)
 		for chunk := range slices.Chunk(views, p.cfg.Pipeline) {
 			g.Go(func() error {
-				written, err := orderview.WriteBatch(gctx, p.rdb, p.cfg.KeyPrefix, chunk)
+				written, err := orderview.WriteBatch(gctx, p.rdb, p.cfg.KeyPrefix, chunk, p.cfg.FinalTTL)
 				if err != nil {
 					return err
 				}

@@ -198,7 +198,7 @@ func TestProjectorKeepsTheNewestVersion(t *testing.T) {
 	// Redis already holds a newer version of ten orders.
 	for _, s := range v2[:10] {
 		newer := orderview.FromState(state(s.OrderID, 1, 5))
-		if ok, err := orderview.Write(ctx, rdb, r.Prefix, newer); err != nil || !ok {
+		if ok, err := orderview.Write(ctx, rdb, r.Prefix, newer, 0); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
 		want[s.OrderID] = 5
