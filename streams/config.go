@@ -32,9 +32,10 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// Threads is the number of processing threads (see WithThreads).
 	Threads int
-	// Linger is how long the producer waits to fill a batch. Outputs only
-	// become visible at commit, so a linger well below CommitInterval
-	// costs no latency and saves the broker requests.
+	// Linger is how long the producer waits to fill a batch, capped at
+	// half the CommitInterval. Outputs only become visible at commit, and
+	// a commit flushes whatever is lingering, so it costs no latency and
+	// saves the broker requests (Kafka Streams lingers 100 ms).
 	Linger time.Duration
 }
 
@@ -50,8 +51,8 @@ func (c *Config) Register(s *config.Set) {
 		"processors' consumer group session timeout: how soon a dead slot's partitions move")
 	s.Duration(&c.TransactionTimeout, "KAFKA_TRANSACTION_TIMEOUT", "kafka-transaction-timeout", 10*time.Second,
 		"processors' transaction timeout: how long a dead producer's open transaction can block read_committed readers")
-	s.Duration(&c.Linger, "STREAMS_PRODUCER_LINGER", "streams-producer-linger", 2*time.Millisecond,
-		"how long a processor's producer waits to fill a batch (outputs are visible only at commit, so up to a fraction of STREAMS_COMMIT_INTERVAL costs no latency)")
+	s.Duration(&c.Linger, "STREAMS_PRODUCER_LINGER", "streams-producer-linger", 20*time.Millisecond,
+		"how long a processor's producer waits to fill a batch, at most half of STREAMS_COMMIT_INTERVAL (outputs are visible only at commit, which flushes them: fewer, larger produce requests at no latency)")
 	s.Int(&c.Threads, "STREAMS_THREADS", "streams-threads", 1,
 		"processing threads per processor instance: each is a group member with its own transactional producer (ids get a -i suffix)")
 }
@@ -67,8 +68,8 @@ func (c *Config) Validate() error {
 	if c.CommitInterval <= 0 || c.CommitInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("STREAMS_COMMIT_INTERVAL %s: want >0 and ≤1m", c.CommitInterval))
 	}
-	if c.Linger < 0 || c.Linger >= c.CommitInterval {
-		errs = append(errs, fmt.Errorf("STREAMS_PRODUCER_LINGER %s: want ≥ 0 and below STREAMS_COMMIT_INTERVAL %s", c.Linger, c.CommitInterval))
+	if c.Linger < 0 || c.Linger > time.Second {
+		errs = append(errs, fmt.Errorf("STREAMS_PRODUCER_LINGER %s: want 0..1s", c.Linger))
 	}
 	if c.Threads < 1 || c.Threads > 64 {
 		errs = append(errs, fmt.Errorf("STREAMS_THREADS %d: want 1..64", c.Threads))
@@ -106,3 +107,7 @@ func DefaultConfig() Config {
 	c.Register(config.NewSet("defaults", func(string) (string, bool) { return "", false }))
 	return c
 }
+
+// linger is the producer linger in effect: Linger, at most half the
+// commit interval.
+func (c *Config) linger() time.Duration { return min(c.Linger, c.CommitInterval/2) }

@@ -64,7 +64,7 @@ func (p *Processor) newSession(ctx context.Context, th *thread) (*session, error
 	}
 	opts := append(base, kafka.ProducerOpts()...)
 	opts = append(opts, kafka.ConsumerOpts()...)
-	opts = append(opts, kgo.ProducerLinger(p.cfg.Linger))
+	opts = append(opts, kgo.ProducerLinger(p.cfg.linger()))
 	opts = append(opts, p.o.kgoOpts...)
 	opts = append(opts,
 		kgo.WithLogger(kslog.New(slog.New(warnHandler{p.o.logger.Handler()}).With("component", "kgo"))),
