@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/orderpipe/orderpipe/internal/inventory"
 	"github.com/orderpipe/orderpipe/internal/inventory/domain"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
@@ -197,40 +199,43 @@ func produce(t *testing.T, cl *kgo.Client, rs ...*kgo.Record) {
 	}
 }
 
-// readTopic reads topic with read_committed from the start until stop says
-// it has enough (or timeout).
-func readTopic(t *testing.T, env *testenv.KafkaEnv, topic string, timeout time.Duration, stop func([]*kgo.Record) bool) []*kgo.Record {
+// waitConsumed waits until the processor's consumer group has committed
+// every partition of its commands topic up to the end it has now (the test
+// has stopped producing). Offsets commit in the same transaction as the
+// outputs of the records before them, so from then on its results, stock
+// snapshots and dead letters for every command are committed and a read
+// to their end sees them all.
+func waitConsumed(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, timeout time.Duration) {
 	t.Helper()
-	cl := env.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	var got []*kgo.Record
+	group := env.Config.TopicPrefix + inventory.Group
+	ends := env.EndOffsets(t, names.InventoryCommands)
+	adm := kadm.NewClient(env.Client(t))
 	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		fs := cl.PollFetches(ctx)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		committed, err := adm.FetchOffsets(ctx, group)
 		cancel()
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, r) })
-		if stop != nil && stop(got) {
-			break
+		behind := map[int32]string{}
+		for p, end := range ends {
+			if end == 0 {
+				continue
+			}
+			o, ok := committed.Lookup(names.InventoryCommands, p)
+			switch {
+			case err != nil || !ok:
+				behind[p] = fmt.Sprintf("none of %d", end)
+			case o.At < end:
+				behind[p] = fmt.Sprintf("%d of %d", o.At, end)
+			}
 		}
+		if len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s group %s has not committed %s to its end: %v (last error %v)", timeout, group, names.InventoryCommands, behind, err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	return got
-}
-
-// readToEnd reads every committed record of topic (up to its end now).
-func readToEnd(t *testing.T, env *testenv.KafkaEnv, topic string) []*kgo.Record {
-	t.Helper()
-	var quiet time.Time
-	last := -1
-	// Every topic read here has records; waiting for the first one keeps a
-	// slow first fetch (a loaded machine) from passing for the end.
-	return readTopic(t, env, topic, 60*time.Second, func(got []*kgo.Record) bool {
-		if len(got) != last {
-			last, quiet = len(got), time.Now()
-			return false
-		}
-		return len(got) > 0 && time.Since(quiet) > 3*time.Second
-	})
 }
 
 // cmdOrder sorts records of one topic by partition, then offset.
@@ -261,16 +266,11 @@ type lineID struct {
 // It returns the number of reserve results.
 func verify(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, catalog map[string]domain.Product, wantResults int, timeout time.Duration) int {
 	t.Helper()
-	var enough time.Time
-	results := readTopic(t, env, names.InventoryResults, timeout, func(got []*kgo.Record) bool {
-		if len(got) < wantResults {
-			return false
-		}
-		if enough.IsZero() {
-			enough = time.Now() // keep reading a little, to see any extra result
-		}
-		return time.Since(enough) > 2*time.Second
-	})
+	waitConsumed(t, env, names, timeout)
+	results := env.ReadAll(t, names.InventoryResults)
+	if len(results) < wantResults {
+		t.Errorf("%d results, want at least %d", len(results), wantResults)
+	}
 	byLine := map[lineID]schemas.InventoryResult{}
 	dups := 0
 	for _, r := range results {
@@ -291,7 +291,7 @@ func verify(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, catalog map[
 		t.Errorf("%d duplicate results", dups)
 	}
 
-	cmds := readToEnd(t, env, names.InventoryCommands)
+	cmds := env.ReadAll(t, names.InventoryCommands)
 	cmdOrder(cmds)
 	reserves := 0
 	type ledger struct {
@@ -395,7 +395,7 @@ func verify(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, catalog map[
 		t.Errorf("%d results for %d reserve commands", len(byLine), reserves)
 	}
 
-	snaps := readToEnd(t, env, names.InventoryStock)
+	snaps := env.ReadAll(t, names.InventoryStock)
 	last := map[string]schemas.StockSnapshot{}
 	for _, r := range snaps {
 		var s schemas.StockSnapshot

@@ -88,7 +88,11 @@ func (e *KafkaEnv) readAll(ctx context.Context, topic string) ([]*kgo.Record, er
 	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w; partitions not read to their end: %s (last fetch error: %w)", ctx.Err(), notReached(left), lastErr)
+			err := fmt.Errorf("%w; partitions not read to their end: %s", ctx.Err(), notReached(left))
+			if lastErr != nil {
+				err = fmt.Errorf("%w (last fetch error: %w)", err, lastErr)
+			}
+			return nil, err
 		}
 		fs.EachError(func(_ string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
