@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -38,7 +39,7 @@ func TestAdminWritesGoThroughKafka(t *testing.T) {
 	eventually(t, 30*time.Second, "second upsert visible", func() bool {
 		return num(field(h.get("/api/v1/products/p-9").Body, "price", "amount")) == 2999
 	})
-	recs := readAll(t, k, names.CatalogProducts)
+	recs := testenv.ReadAll(t, k, names.CatalogProducts)
 	if len(recs) != 2 || kafka.Header(recs[0], kafka.HeaderType) != schemas.TypeProduct || kafka.Header(recs[0], kafka.HeaderSource) != Source || string(recs[0].Key) != "p-9" {
 		t.Fatalf("product records: %d, first %+v", len(recs), recs[0].Headers)
 	}
@@ -71,7 +72,7 @@ func TestAdminWritesGoThroughKafka(t *testing.T) {
 		t.Fatalf("adjust with Idempotency-Key: %d %s", got.Status, got.Raw)
 	}
 	var cmds []schemas.InventoryCommand
-	for _, rec := range readAll(t, k, names.InventoryCommands) {
+	for _, rec := range testenv.ReadAll(t, k, names.InventoryCommands) {
 		var c schemas.InventoryCommand
 		if err := json.Unmarshal(rec.Value, &c); err != nil || string(rec.Key) != "p-9" || kafka.Header(rec, kafka.HeaderType) != schemas.TypeInventoryCommand {
 			t.Fatalf("command record: %v key %q %s", err, rec.Key, rec.Value)
@@ -175,7 +176,7 @@ func TestUndecodableRecordGoesToDLQ(t *testing.T) {
 	w.produce(&kgo.Record{Topic: names.CatalogProducts, Key: []byte("p-1"), Value: []byte("{not json")})
 	w.products(product("p-1", "Fine", "misc", 100, 1))
 	eventually(t, 30*time.Second, "record after the bad one projected", func() bool { return h.get("/api/v1/products/p-1").Status == 200 })
-	dead := readAll(t, k, kafka.DLQ(names.CatalogProducts))
+	dead := testenv.ReadAll(t, k, kafka.DLQ(names.CatalogProducts))
 	if len(dead) != 1 || string(dead[0].Value) != "{not json" || kafka.Header(dead[0], schemas.DLQHeaderReason) == "" ||
 		kafka.Header(dead[0], schemas.DLQHeaderTopic) != names.CatalogProducts || kafka.Header(dead[0], schemas.DLQHeaderStage) != projectorStage {
 		t.Fatalf("DLQ: %d records %+v", len(dead), dead)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -106,7 +107,7 @@ func TestCartCheckoutProducesExactlyOneOrder(t *testing.T) {
 		t.Fatalf("checkouts answered orders %v; want only %s", orderIDs, want)
 	}
 
-	reqs := readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests)
+	reqs := testenv.ReadAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests)
 	var mine []schemas.OrderRequest
 	for _, rec := range reqs {
 		if string(rec.Key) == string(schemas.RequestKey("c-1", id)) {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -39,7 +40,7 @@ func TestImportThenRebuild(t *testing.T) {
 	if sum.Lines != 252 || sum.Products != 251 || sum.Adjustments != 251 || len(sum.Bad) != 1 || sum.Bad[0].Line != 252 || progress == 0 {
 		t.Fatalf("summary: %+v (progress reports %d)", sum, progress)
 	}
-	cmds := readAll(t, k, kafka.TopicNames(k.TopicPrefix).InventoryCommands)
+	cmds := testenv.ReadAll(t, k, kafka.TopicNames(k.TopicPrefix).InventoryCommands)
 	if len(cmds) != 251 || kafka.Header(cmds[0], kafka.HeaderType) != schemas.TypeInventoryCommand {
 		t.Fatalf("%d adjust commands", len(cmds))
 	}

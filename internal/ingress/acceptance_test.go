@@ -40,7 +40,7 @@ func TestAcceptedOrderIsTheRecordInKafka(t *testing.T) {
 	if res.Status != 202 || res.Body["orderId"] != want || res.Body["status"] != "ACCEPTED" || res.Header.Get("Location") != "/api/v1/orders/"+want {
 		t.Fatalf("POST = %d %s (Location %q); want 202 with orderId %s", res.Status, res.Raw, res.Header.Get("Location"), want)
 	}
-	recs := readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests)
+	recs := testenv.ReadAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests)
 	if len(recs) != 1 {
 		t.Fatalf("%d records, want 1", len(recs))
 	}
@@ -127,7 +127,7 @@ func TestConcurrentDuplicatesMakeOneRecord(t *testing.T) {
 		t.Fatalf("retry after acceptance = %d %s; want 202 replay", r.Status, r.Raw)
 	}
 	n := 0
-	for _, r := range readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests) {
+	for _, r := range testenv.ReadAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests) {
 		if string(r.Key) == string(schemas.RequestKey("cust-storm", "storm-key")) {
 			n++
 		}
@@ -142,7 +142,7 @@ func TestConcurrentDuplicatesMakeOneRecord(t *testing.T) {
 			t.Fatalf("cancel = %d %s; want 202", c.Status, c.Raw)
 		}
 	}
-	cmds := readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderCommands)
+	cmds := testenv.ReadAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderCommands)
 	if len(cmds) != 2 {
 		t.Fatalf("%d cancel commands, want 2", len(cmds))
 	}
@@ -292,7 +292,7 @@ func TestRedisDownStillAccepts(t *testing.T) {
 	if g := h.do("GET", "/api/v1/orders/"+schemas.OrderID("c-redis", "r-down-0"), "", nil); g.Status != 404 || g.Elapsed > 2*time.Second {
 		t.Fatalf("GET with Redis down = %d in %s %s; want the fallback's 404 at once", g.Status, g.Elapsed, g.Raw)
 	}
-	if n := len(readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests)); n != 11 {
+	if n := len(testenv.ReadAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests)); n != 11 {
 		t.Fatalf("%d records, want 11", n)
 	}
 	if err := rs.Start(ctx); err != nil {
@@ -382,7 +382,7 @@ func TestShutdownDrainsInFlightOrders(t *testing.T) {
 	wg.Wait()
 
 	got := map[string]bool{}
-	for _, r := range readAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests) {
+	for _, r := range testenv.ReadAll(t, k, kafka.TopicNames(k.TopicPrefix).OrderRequests) {
 		got[string(r.Key)] = true
 	}
 	for key := range accepted {

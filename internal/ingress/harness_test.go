@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/pkg/app"
@@ -160,47 +158,6 @@ func orderBody(customer string, qty int) string {
 	return fmt.Sprintf(`{"customerId":%q,"shippingAddress":{"addressLine1":"1 Main St","city":"Springfield","stateOrProvince":"IL","postalCode":"62701","country":"US"},"lines":[{"productId":"p-1","quantity":%d},{"productId":"p-2","quantity":1}],"currency":"USD"}`, customer, qty)
 }
 
-// readAll reads every record of topic now in Kafka (read_committed).
-func readAll(t testing.TB, k config.Kafka, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kafka.NewConsumer(k, nil, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := newAdmin(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadmOffset) { want[o.Partition] = o.Offset })
-	var out []*kgo.Record
-	done := func() bool {
-		for _, off := range want {
-			if off > 0 {
-				return false
-			}
-		}
-		return true
-	}
-	for !done() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if r.Offset+1 >= want[r.Partition] {
-				want[r.Partition] = 0
-			}
-		})
-	}
-	return out
-}
-
 func redisConfig(env *testenv.RedisEnv) config.Redis {
 	return config.Redis{URL: env.URL, KeyPrefix: env.Prefix}
 }
@@ -215,7 +172,3 @@ func redisClient(t testing.TB, url string) *redis.Client {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
-
-type kadmOffset = kadm.ListedOffset
-
-func newAdmin(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }

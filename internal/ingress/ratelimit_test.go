@@ -76,7 +76,7 @@ func TestAbusiveClientIsRateLimited(t *testing.T) {
 		}
 	}
 	t.Logf("abusive client: %d of %d answered 429", limited, abusive)
-	if got := len(readAll(t, kenv.Config, kafka.TopicNames(kenv.Config.TopicPrefix).OrderRequests)); got != accepted {
+	if got := len(testenv.ReadAll(t, kenv.Config, kafka.TopicNames(kenv.Config.TopicPrefix).OrderRequests)); got != accepted {
 		t.Errorf("%d records on the request topic, want %d (one per 202, none per 429)", got, accepted)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/pkg/httpserver"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -204,7 +205,7 @@ func TestCancelAndReadAbuse(t *testing.T) {
 	}
 	// Two accepted cancels of one order: two commands (the processor
 	// applies the first; the second is a no-op), none for the refused ones.
-	cmds := records(t, s.kafka, s.names.OrderCommands)
+	cmds := testenv.ReadAll(t, s.kafka, s.names.OrderCommands)
 	for _, c := range cmds {
 		if string(c.Key) != id {
 			t.Errorf("a command for %q reached orders.commands.v1", c.Key)
@@ -271,17 +272,17 @@ func TestCatalogAbuse(t *testing.T) {
 		t.Errorf("orders.requests.v1 by key: %v; want exactly one record, for cart %s", got, cart)
 	}
 	// The order is the cart's lines, not the ones smuggled into the body.
-	for _, r := range records(t, s.kafka, s.names.OrderRequests) {
+	for _, r := range testenv.ReadAll(t, s.kafka, s.names.OrderRequests) {
 		var v schemas.OrderRequest
 		_ = json.Unmarshal(r.Value, &v)
 		if len(v.Lines) != 1 || v.Lines[0].Quantity != 2 {
 			t.Errorf("checkout order lines %+v; want the cart's (p-1 × 2)", v.Lines)
 		}
 	}
-	if n := len(records(t, s.kafka, s.names.InventoryCommands)); n != 0 {
+	if n := len(testenv.ReadAll(t, s.kafka, s.names.InventoryCommands)); n != 0 {
 		t.Errorf("%d records on inventory.commands.v1; want 0 (every admin adjust was refused)", n)
 	}
-	if n := len(records(t, s.kafka, s.names.CatalogProducts)); n != 1 {
+	if n := len(testenv.ReadAll(t, s.kafka, s.names.CatalogProducts)); n != 1 {
 		t.Errorf("%d records on catalog.products.v1; want 1 (the seed; every admin upsert was refused)", n)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/catalog"
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/pkg/auth"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -226,20 +227,20 @@ func TestAuthAttacks(t *testing.T) {
 			break
 		}
 	}
-	for _, rec := range records(t, s.kafka, s.names.OrderRequests) {
+	for _, rec := range testenv.ReadAll(t, s.kafka, s.names.OrderRequests) {
 		var v schemas.OrderRequest
 		_ = json.Unmarshal(rec.Value, &v)
 		if v.IdempotencyKey == cart && (v.Scope != "alice" || v.CustomerID != "alice") {
 			t.Errorf("checkout request scope %q customer %q; want alice (the token's subject)", v.Scope, v.CustomerID)
 		}
 	}
-	if n := len(records(t, s.kafka, s.names.OrderCommands)); n != 0 {
+	if n := len(testenv.ReadAll(t, s.kafka, s.names.OrderCommands)); n != 0 {
 		t.Errorf("%d records on orders.commands.v1; want 0 (the only cancel was refused)", n)
 	}
-	if n := len(records(t, s.kafka, s.names.InventoryCommands)); n != 0 {
+	if n := len(testenv.ReadAll(t, s.kafka, s.names.InventoryCommands)); n != 0 {
 		t.Errorf("%d records on inventory.commands.v1; want 0", n)
 	}
-	if n := len(records(t, s.kafka, s.names.CatalogProducts)); n != 3 {
+	if n := len(testenv.ReadAll(t, s.kafka, s.names.CatalogProducts)); n != 3 {
 		t.Errorf("%d records on catalog.products.v1; want 3 (seed + two admin upserts)", n)
 	}
 }

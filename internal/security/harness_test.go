@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/orderpipe/orderpipe/internal/catalog"
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/internal/intake"
@@ -206,48 +203,12 @@ func orderJSON(customer string, lines ...string) string {
 		customer, strings.Join(lines, ","))
 }
 
-// records reads every record now on topic (read_committed), to its end.
-func records(t testing.TB, k config.Kafka, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kafka.NewConsumer(k, nil, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v (still waiting for %v)", topic, ctx.Err(), left)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return out
-}
-
 // requestsByKey counts the order requests on orders.requests.v1 per
 // Idempotency-Key.
 func requestsByKey(t testing.TB, s *stack) map[string]int {
 	t.Helper()
 	n := map[string]int{}
-	for _, r := range records(t, s.kafka, s.names.OrderRequests) {
+	for _, r := range testenv.ReadAll(t, s.kafka, s.names.OrderRequests) {
 		var v schemas.OrderRequest
 		if err := json.Unmarshal(r.Value, &v); err != nil {
 			t.Fatalf("undecodable request record %q: %v", r.Value, err)

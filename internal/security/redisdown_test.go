@@ -18,6 +18,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/pkg/auth"
 	"github.com/orderpipe/orderpipe/pkg/config"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -78,7 +79,7 @@ func TestCancelWithRedisDown(t *testing.T) {
 			t.Errorf("%s: no Retry-After", row.name)
 		}
 	}
-	cmds := records(t, s.kafka, s.names.OrderCommands)
+	cmds := testenv.ReadAll(t, s.kafka, s.names.OrderCommands)
 	if len(cmds) != 1 || string(cmds[0].Key) != alicePending {
 		keys := []string{}
 		for _, c := range cmds {

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/orderpipe/orderpipe/pkg/config"
 )
 
 // ReadTimeout bounds one ReadAll.
@@ -31,15 +33,22 @@ const ReadTimeout = time.Minute
 // partitions not reached.
 func (e *KafkaEnv) ReadAll(t testing.TB, topic string) []*kgo.Record {
 	t.Helper()
-	return e.ReadAllWithin(t, topic, ReadTimeout)
+	return ReadAllWithin(t, e.Config, topic, ReadTimeout)
+}
+
+// ReadAll is KafkaEnv.ReadAll for a test that holds only the Config
+// (k.Brokers is the Kafka read).
+func ReadAll(t testing.TB, k config.Kafka, topic string) []*kgo.Record {
+	t.Helper()
+	return ReadAllWithin(t, k, topic, ReadTimeout)
 }
 
 // ReadAllWithin is ReadAll bounded by timeout instead of ReadTimeout.
-func (e *KafkaEnv) ReadAllWithin(t testing.TB, topic string, timeout time.Duration) []*kgo.Record {
+func ReadAllWithin(t testing.TB, k config.Kafka, topic string, timeout time.Duration) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out, err := e.readAll(ctx, topic)
+	out, err := readAll(ctx, k.Brokers, topic)
 	if err != nil {
 		t.Fatalf("testenv: reading %s to its end (within %s): %v", topic, timeout, err)
 	}
@@ -64,8 +73,8 @@ func (e *KafkaEnv) EndOffsets(t testing.TB, topic string) map[int32]int64 {
 	return ends
 }
 
-func (e *KafkaEnv) readAll(ctx context.Context, topic string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Brokers...),
+func readAll(ctx context.Context, brokers []string, topic string) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
 		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(250*time.Millisecond))

@@ -108,7 +108,7 @@ func testReadAll(t *testing.T, env *KafkaEnv) {
 		txn(t, cl, true, rec(topic, 1, "c3"))
 		// Partition 0 now ends with an abort marker, partition 1 with a
 		// commit marker, partition 2 is empty.
-		got := env.ReadAll(t, topic)
+		got := ReadAll(t, env.Config, topic)
 		if v := values(got); v != "0:c1 1:c2 1:c3" {
 			t.Fatalf("read %q, want %q", v, "0:c1 1:c2 1:c3")
 		}
@@ -125,7 +125,7 @@ func testReadAll(t *testing.T, env *KafkaEnv) {
 		// The open transaction's records are below the end: ReadAll cannot
 		// finish before the transaction does.
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err := env.readAll(ctx, topic)
+		_, err := readAll(ctx, env.Brokers, topic)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "partitions not read to their end: 0 (end 3), 2 (end 1)") {
 			t.Fatalf("read with a transaction open: err = %v, want a timeout naming partitions 0 and 2", err)
@@ -138,7 +138,7 @@ func testReadAll(t *testing.T, env *KafkaEnv) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			rs, err := env.readAll(ctx, topic)
+			rs, err := readAll(ctx, env.Brokers, topic)
 			done <- result{rs, err}
 		}()
 		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
@@ -155,7 +155,7 @@ func testReadAll(t *testing.T, env *KafkaEnv) {
 
 	t.Run("all partitions empty returns at once", func(t *testing.T) {
 		topic := create(t, "empty")
-		if got := env.ReadAllWithin(t, topic, 10*time.Second); len(got) != 0 {
+		if got := ReadAllWithin(t, env.Config, topic, 10*time.Second); len(got) != 0 {
 			t.Fatalf("read %s from an empty topic", values(got))
 		}
 	})
@@ -163,7 +163,7 @@ func testReadAll(t *testing.T, env *KafkaEnv) {
 	t.Run("only aborted records", func(t *testing.T) {
 		topic := create(t, "aborted")
 		txn(t, txnal(t), false, rec(topic, 1, "x"), rec(topic, 1, "y"))
-		if got := env.ReadAllWithin(t, topic, 30*time.Second); len(got) != 0 {
+		if got := ReadAllWithin(t, env.Config, topic, 30*time.Second); len(got) != 0 {
 			t.Fatalf("read %s, want nothing", values(got))
 		}
 	})
@@ -171,7 +171,7 @@ func testReadAll(t *testing.T, env *KafkaEnv) {
 	t.Run("missing topic is an error", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		_, err := env.readAll(ctx, env.Config.TopicPrefix+"missing")
+		_, err := readAll(ctx, env.Brokers, env.Config.TopicPrefix+"missing")
 		if err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Fatalf("err = %v, want topic does not exist", err)
 		}

@@ -79,7 +79,7 @@ func TestOrdersEndToEnd(t *testing.T) {
 		t.Errorf("the workload should confirm some orders and reject others: %s", v)
 	}
 	var conflicts int
-	for _, r := range p.readTopic(kafka.DLQ(p.names.OrderRequests)) {
+	for _, r := range p.kafka.ReadAll(p.t, kafka.DLQ(p.names.OrderRequests)) {
 		if kafka.Header(r, streams.HeaderDLQReason) == processor.ReasonConflict && string(r.Key) == string(schemas.RequestKey(reqs[0].customer, reqs[0].key)) {
 			conflicts++
 		}
