@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime/pprof"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
@@ -26,13 +25,11 @@ import (
 // harness is one catalog-api served by app.Run (the real router, middleware
 // and wiring) on a loopback port, with its projector running.
 type harness struct {
-	t       testing.TB
-	url     string
-	cfg     Config
-	svc     *Service
-	stopped chan error
-	stop    context.CancelFunc
-	once    sync.Once
+	t      testing.TB
+	url    string
+	cfg    Config
+	svc    *Service
+	served *svctest.Service
 }
 
 // servers returns the test's Kafka (topics applied) and Redis settings.
@@ -40,7 +37,7 @@ func servers(t testing.TB) (config.Kafka, config.Redis) {
 	t.Helper()
 	k := testenv.Kafka(t).Config
 	r := testenv.Redis(t)
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	return k, config.Redis{URL: r.URL, KeyPrefix: r.Prefix}
 }
 
@@ -52,68 +49,19 @@ func testConfig(k config.Kafka, r config.Redis) Config {
 	return cfg
 }
 
-func applyTopics(t testing.TB, k config.Kafka) {
-	t.Helper()
-	cl, err := kafka.NewClient(k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := kafka.Apply(ctx, cl, kafka.Spec(k, kafka.SpecOptions{}), io.Discard); err != nil {
-		t.Fatalf("apply topics: %v", err)
-	}
-}
-
 func startCatalog(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	common := app.Common{
-		HTTP: config.HTTP{Addr: "127.0.0.1:0", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, DrainTimeout: 5 * time.Second},
-		Log: config.Log{Level: "error", Format: "text"},
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, cfg: cfg, stopped: make(chan error, 1), stop: cancel}
-	ready := make(chan string, 1)
-	go func() {
-		h.stopped <- app.Run(ctx, "catalog-api", common, func(ctx context.Context, env *app.Env) (app.Service, error) {
-			s, err := New(ctx, env, cfg)
-			h.svc = s
-			return s, err
-		}, app.Options{LogOutput: io.Discard, Ready: func(addr string) { ready <- addr }})
-	}()
-	select {
-	case addr := <-ready:
-		h.url = "http://" + addr
-	case err := <-h.stopped:
-		cancel()
-		t.Fatalf("catalog-api did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("catalog-api did not start in 60s")
-	}
-	t.Cleanup(h.close)
-	return h
-}
-
-func (h *harness) close() {
-	h.once.Do(func() {
-		h.stop()
-		select {
-		case err := <-h.stopped:
-			if err != nil {
-				h.t.Errorf("catalog-api stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			var b strings.Builder
-			_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-			h.t.Errorf("catalog-api did not stop in 30s; goroutines:\n%s", b.String())
-		}
+	h := &harness{t: t, cfg: cfg}
+	h.served = svctest.Start(t, "catalog-api", svctest.Common(), func(ctx context.Context, env *app.Env) (app.Service, error) {
+		s, err := New(ctx, env, cfg)
+		h.svc = s
+		return s, err
 	})
+	h.url = h.served.URL
+	return h
 }
 
 type response struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/localstack"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
@@ -37,7 +38,7 @@ func TestRedisDownServesStaleThenRecovers(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rs.Stop(context.Background()) })
 	k := testenv.Kafka(t).Config
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	cfg := testConfig(k, config.Redis{URL: rs.URL(), KeyPrefix: "t:"})
 	cfg.L1TTL = 300 * time.Millisecond
 	cfg.BreakerDelay = time.Second

@@ -15,6 +15,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/internal/orderview"
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/localstack"
@@ -28,7 +29,7 @@ import (
 func TestAcceptedOrderIsTheRecordInKafka(t *testing.T) {
 	t.Parallel()
 	k := testenv.Kafka(t).Config
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	h := startIngress(t, testConfig(k, redisConfig(testenv.Redis(t))))
 
 	// The caller's trace continues into the record: same trace id, the
@@ -91,7 +92,7 @@ func TestAcceptedOrderIsTheRecordInKafka(t *testing.T) {
 func TestConcurrentDuplicatesMakeOneRecord(t *testing.T) {
 	t.Parallel()
 	k := testenv.Kafka(t).Config
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	cfg := testConfig(k, redisConfig(testenv.Redis(t)))
 	cfg.Intake.ScopeRPS = intake.Defaults().ScopeRPS // retries of one key are not rate limited
 	h := startIngress(t, cfg)
@@ -179,7 +180,7 @@ func TestKafkaDownAnswers503Fast(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = kc.Stop(context.Background()) })
 	k := config.Kafka{Brokers: []string{kc.Bootstrap()}, ClientID: "ingress-test", OrderPartitions: 3, ProductPartitions: 3, ReplicationFactor: 1, MinInsyncReplicas: 1}
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	h := startIngress(t, testConfig(k, redisConfig(testenv.Redis(t))))
 
 	// With the broker up an order is accepted. The first produce also waits
@@ -272,7 +273,7 @@ func TestRedisDownStillAccepts(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rs.Stop(context.Background()) })
 	k := testenv.Kafka(t).Config
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	h := startIngress(t, testConfig(k, config.Redis{URL: rs.URL(), KeyPrefix: "t:"}))
 
 	if r := h.post("r-1", orderBody("c-redis", 1)); r.Status != 202 {
@@ -347,7 +348,7 @@ func (w testLog) Write(p []byte) (int, error) {
 func TestShutdownDrainsInFlightOrders(t *testing.T) {
 	t.Parallel()
 	k := testenv.Kafka(t).Config
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	h := startIngress(t, testConfig(k, redisConfig(testenv.Redis(t))))
 	var wg sync.WaitGroup
 	var mu sync.Mutex

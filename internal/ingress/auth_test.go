@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
@@ -54,7 +55,7 @@ func TestJWTAuth(t *testing.T) {
 	}
 
 	k := testenv.Kafka(t).Config
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	cfg := testConfig(k, redisConfig(testenv.Redis(t)))
 	cfg.Auth.Issuer, cfg.Auth.Audience = "https://idp.example", "orderpipe"
 	byURL, byFile := cfg, cfg

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/loadgen"
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkIngressVsBare(b *testing.B) {
 	conc := envInt("BENCH_CONCURRENCY", 64)
 	k := testenv.Kafka(b).Config
 	k.OrderPartitions = 12
-	applyTopics(b, k)
+	svctest.ApplyTopics(b, k)
 	cfg := testConfig(k, redisConfig(testenv.Redis(b)))
 	h := startIngress(b, cfg)
 

@@ -14,22 +14,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/orderpipe/orderpipe/internal/intake"
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
-	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 )
 
 // harness is one ingress served by app.Run (the real router, middleware and
 // wiring) on a loopback port.
 type harness struct {
-	t       testing.TB
-	url     string
-	cfg     Config
-	svc     *Service
-	stopped chan error
-	stop    context.CancelFunc
-	closed  bool
+	t      testing.TB
+	url    string
+	cfg    Config
+	svc    *Service
+	served *svctest.Service
 }
 
 func testConfig(k config.Kafka, r config.Redis) Config {
@@ -44,70 +42,26 @@ func testConfig(k config.Kafka, r config.Redis) Config {
 	return cfg
 }
 
-// applyTopics creates the topics of k.
-func applyTopics(t testing.TB, k config.Kafka) {
-	t.Helper()
-	cl, err := kafka.NewClient(k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := kafka.Apply(ctx, cl, kafka.Spec(k, kafka.SpecOptions{}), io.Discard); err != nil {
-		t.Fatalf("apply topics: %v", err)
-	}
-}
-
 func startIngress(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	common := app.Common{
-		HTTP: config.HTTP{Addr: "127.0.0.1:0", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, DrainTimeout: 10 * time.Second},
-		Log: config.Log{Level: "error", Format: "text"},
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, cfg: cfg, stopped: make(chan error, 1), stop: cancel}
-	ready := make(chan string, 1)
-	go func() {
-		h.stopped <- app.Run(ctx, "ingress", common, func(ctx context.Context, env *app.Env) (app.Service, error) {
-			s, err := New(ctx, env, cfg)
-			h.svc = s
-			return s, err
-		}, app.Options{LogOutput: io.Discard, Ready: func(addr string) { ready <- addr }})
-	}()
-	select {
-	case addr := <-ready:
-		h.url = "http://" + addr
-	case err := <-h.stopped:
-		cancel()
-		t.Fatalf("ingress did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatal("ingress did not start in 60s")
-	}
-	t.Cleanup(h.close)
+	common := svctest.Common()
+	common.HTTP.DrainTimeout = 10 * time.Second
+	h := &harness{t: t, cfg: cfg}
+	h.served = svctest.Start(t, "ingress", common, func(ctx context.Context, env *app.Env) (app.Service, error) {
+		s, err := New(ctx, env, cfg)
+		h.svc = s
+		return s, err
+	})
+	h.url = h.served.URL
 	return h
 }
 
-func (h *harness) close() {
-	if h.closed {
-		return
-	}
-	h.closed = true
-	h.stop()
-	select {
-	case err := <-h.stopped:
-		if err != nil {
-			h.t.Errorf("ingress stopped with %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		h.t.Error("ingress did not stop in 30s")
-	}
-}
+// close stops the ingress as SIGTERM would (drain HTTP, settle, flush,
+// close).
+func (h *harness) close() { h.served.Stop() }
 
 // response is a decoded answer.
 type response struct {

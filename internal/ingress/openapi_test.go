@@ -17,6 +17,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/orderstore"
 	"github.com/orderpipe/orderpipe/internal/orderview"
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
@@ -93,7 +94,7 @@ func TestHandlersAnswerAsDocumented(t *testing.T) {
 	t.Parallel()
 	doc := loadDoc(t)
 	k := testenv.Kafka(t).Config
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	cfg := testConfig(k, redisConfig(testenv.Redis(t)))
 	cfg.Intake.ScopeRPS = 5
 	cfg.MaxBodyBytes = 4096

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/problem"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
@@ -21,7 +22,7 @@ import (
 // topic.
 func TestAbusiveClientIsRateLimited(t *testing.T) {
 	kenv := testenv.Kafka(t)
-	applyTopics(t, kenv.Config)
+	svctest.ApplyTopics(t, kenv.Config)
 	cfg := testConfig(kenv.Config, redisConfig(testenv.Redis(t)))
 	cfg.ClientLimit = ClientLimit{RPS: 5, TrustedProxies: "127.0.0.0/8, ::1/128, 10.0.0.0/8"} // the test client, then an inner proxy
 	cfg.Intake.ScopeRPS = 50
@@ -86,7 +87,7 @@ func TestAbusiveClientIsRateLimited(t *testing.T) {
 // client cannot dodge its limit by inventing addresses.
 func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 	kenv := testenv.Kafka(t)
-	applyTopics(t, kenv.Config)
+	svctest.ApplyTopics(t, kenv.Config)
 	cfg := testConfig(kenv.Config, redisConfig(testenv.Redis(t)))
 	cfg.ClientLimit = ClientLimit{RPS: 3}
 	h := startIngress(t, cfg)

@@ -169,15 +169,15 @@ func TestExactlyOnceThroughKills(t *testing.T) {
 	w.seed(t, cl)
 
 	f := newFleet(t, env)
-	f.start("inventory-0")
+	f.Start("inventory-0")
 	done := make(chan int)
 	go func() { done <- w.drive(t, cl, 8, 8000, 16*time.Second) }()
 	const kills = 4
 	for i := 0; i < kills; i++ {
 		time.Sleep(time.Duration(1500+rand.IntN(1500)) * time.Millisecond)
-		f.kill("inventory-0")
+		f.Kill("inventory-0")
 		time.Sleep(time.Duration(rand.IntN(700)) * time.Millisecond)
-		f.start("inventory-0")
+		f.Start("inventory-0")
 	}
 	poison := <-done
 	got := verify(t, env, names, w.catalog, w.reserves, 2*time.Minute)
@@ -198,13 +198,13 @@ func TestTwoInstancesShareAndFailOver(t *testing.T) {
 	w.seed(t, cl)
 
 	f := newFleet(t, env)
-	f.start("inventory-0", "STREAMS_THREADS=2")
+	f.Start("inventory-0", "STREAMS_THREADS=2")
 	done := make(chan int)
 	go func() { done <- w.drive(t, cl, 6, 6000, 14*time.Second) }()
 	time.Sleep(4 * time.Second)
-	f.start("inventory-1", "STREAMS_THREADS=2")
+	f.Start("inventory-1", "STREAMS_THREADS=2")
 	time.Sleep(5 * time.Second)
-	f.kill("inventory-0")
+	f.Kill("inventory-0")
 	poison := <-done
 	verify(t, env, names, w.catalog, w.reserves, 2*time.Minute)
 	checkDLQ(t, env, names, poison)

@@ -4,14 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,156 +16,39 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/inventory"
 	"github.com/orderpipe/orderpipe/internal/inventory/domain"
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// processorBinary builds cmd/inventory-processor once per test process, so
-// the tests can run it as a real OS process and kill -9 it.
-func processorBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "inventory-processor-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "inventory-processor")
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		cmd := exec.Command(goBin, "build", "-o", binPath, "github.com/orderpipe/orderpipe/cmd/inventory-processor")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// fleet runs inventory-processor processes for one test.
-type fleet struct {
-	t    *testing.T
-	bin  string
-	env  *testenv.KafkaEnv
-	dir  string
-	mu   sync.Mutex
-	cmds map[string]*exec.Cmd
-	runs int
-}
-
-func newFleet(t *testing.T, env *testenv.KafkaEnv) *fleet {
-	f := &fleet{t: t, bin: processorBinary(t), env: env, dir: t.TempDir(), cmds: map[string]*exec.Cmd{}}
-	t.Cleanup(func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for slot, cmd := range f.cmds {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			delete(f.cmds, slot)
-		}
-		if t.Failed() || os.Getenv("INVENTORY_TEST_LOGS") != "" {
-			logs, _ := filepath.Glob(filepath.Join(f.dir, "*.log"))
-			for _, l := range logs {
-				b, _ := os.ReadFile(l)
-				if len(b) > 6000 {
-					b = b[len(b)-6000:]
-				}
-				t.Logf("--- %s (tail) ---\n%s", filepath.Base(l), b)
-			}
-		}
-	})
-	return f
-}
-
-// start runs slot as a new process (extra: more KEY=value settings).
-func (f *fleet) start(slot string, extra ...string) {
-	f.t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.cmds[slot]; ok {
-		f.t.Fatalf("slot %s already running", slot)
-	}
-	f.runs++
-	logf, err := os.Create(filepath.Join(f.dir, fmt.Sprintf("%02d-%s.log", f.runs, slot)))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer func() { _ = logf.Close() }() // the child holds its own descriptor
-	kc := f.env.Config
-	cmd := exec.Command(f.bin)
-	cmd.Env = []string{
+// newFleet runs inventory-processor processes (slots) for one test, as real
+// OS processes it can kill -9.
+func newFleet(t *testing.T, env *testenv.KafkaEnv) *svctest.Procs {
+	kc := env.Config
+	f := svctest.NewProcs(t, svctest.Binary(t, "inventory-processor"), []string{
 		"PATH=" + os.Getenv("PATH"),
-		"KAFKA_BROKERS=" + joinComma(kc.Brokers),
+		"KAFKA_BROKERS=" + strings.Join(kc.Brokers, ","),
 		"TOPIC_PREFIX=" + kc.TopicPrefix,
 		"PRODUCT_PARTITIONS=" + strconv.Itoa(kc.ProductPartitions),
 		"ORDER_PARTITIONS=" + strconv.Itoa(kc.OrderPartitions),
 		"KAFKA_REPLICATION_FACTOR=" + strconv.Itoa(kc.ReplicationFactor),
 		"KAFKA_MIN_INSYNC_REPLICAS=" + strconv.Itoa(kc.MinInsyncReplicas),
-		"INSTANCE_ID=" + slot,
 		"HTTP_ADDR=127.0.0.1:0",
 		"LOG_LEVEL=info",
 		"LOG_FORMAT=text",
 		"STREAMS_COMMIT_INTERVAL=100ms",
 		"KAFKA_SESSION_TIMEOUT=6s",
 		"KAFKA_TRANSACTION_TIMEOUT=10s",
-	}
-	cmd.Env = append(cmd.Env, extra...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		f.t.Fatal(err)
-	}
-	f.cmds[slot] = cmd
-}
-
-// kill sends SIGKILL to slot's process: no shutdown code runs.
-func (f *fleet) kill(slot string) {
-	f.t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	cmd, ok := f.cmds[slot]
-	if !ok {
-		f.t.Fatalf("slot %s not running", slot)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		f.t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	delete(f.cmds, slot)
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += x
-	}
-	return out
+	})
+	f.LogsEnv = "INVENTORY_TEST_LOGS"
+	return f
 }
 
 // applyTopics creates every contract topic under the test's prefix.
 func applyTopics(t *testing.T, env *testenv.KafkaEnv) kafka.Names {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := kafka.Apply(ctx, env.Client(t), kafka.Spec(env.Config, kafka.SpecOptions{}), io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	return kafka.TopicNames(env.Config.TopicPrefix)
+	return svctest.ApplyTopics(t, env.Config)
 }
 
 func jsonRecord(t testing.TB, topic, key string, v any) *kgo.Record {

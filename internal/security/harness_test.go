@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/internal/intake"
 	"github.com/orderpipe/orderpipe/internal/orderstore"
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
@@ -38,11 +38,9 @@ type stack struct {
 // httpCommon is the HTTP settings of the services under test: the
 // defaults, with a short header timeout for the slowloris test.
 func httpCommon() app.Common {
-	return app.Common{
-		HTTP: config.HTTP{Addr: "127.0.0.1:0", ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 10 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, DrainTimeout: 5 * time.Second},
-		Log: config.Log{Level: "error", Format: "text"},
-	}
+	c := svctest.Common()
+	c.HTTP.ReadHeaderTimeout = 2 * time.Second
+	return c
 }
 
 // newStack starts the services; authCfg turns bearer auth on for both.
@@ -51,7 +49,7 @@ func newStack(t testing.TB, authCfg func(*ingress.Config, *catalog.Config)) *sta
 	k := testenv.Kafka(t).Config
 	r := testenv.Redis(t)
 	s := &stack{t: t, kafka: k, redis: config.Redis{URL: r.URL, KeyPrefix: r.Prefix}, dbURL: testenv.Postgres(t), names: kafka.TopicNames(k.TopicPrefix)}
-	applyTopics(t, k)
+	svctest.ApplyTopics(t, k)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := orderstore.Migrate(ctx, s.dbURL, nil); err != nil {
@@ -79,52 +77,7 @@ func start(t testing.TB, name string, build app.Builder, validate func() error) 
 	if err := validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		stopped <- app.Run(ctx, name, httpCommon(), build, app.Options{LogOutput: io.Discard, Ready: func(addr string) { ready <- addr }})
-	}()
-	var url string
-	select {
-	case addr := <-ready:
-		url = "http://" + addr
-	case err := <-stopped:
-		cancel()
-		t.Fatalf("%s did not start: %v", name, err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatalf("%s did not start in 60s", name)
-	}
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-stopped:
-				if err != nil {
-					t.Errorf("%s stopped with %v", name, err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("%s did not stop in 30s", name)
-			}
-		})
-	})
-	return url
-}
-
-func applyTopics(t testing.TB, k config.Kafka) {
-	t.Helper()
-	cl, err := kafka.NewClient(k, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := kafka.Apply(ctx, cl, kafka.Spec(k, kafka.SpecOptions{}), io.Discard); err != nil {
-		t.Fatalf("apply topics: %v", err)
-	}
+	return svctest.Start(t, name, httpCommon(), build).URL
 }
 
 // req is one HTTP request of a table row.

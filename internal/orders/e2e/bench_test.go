@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
@@ -84,7 +85,7 @@ type benchPipeline struct {
 	products []string
 	url      string
 	metrics  []string // the processes' /metrics URLs
-	procs    map[string]*processes
+	procs    map[string]*svctest.Procs
 	cpu0     map[string]float64 // CPU seconds at the start of the measured run
 	rejected atomic.Int64       // non-2xx answers (503/429 under overload), retried
 	pool     *pgxpool.Pool
@@ -156,11 +157,11 @@ func newBenchPipeline(b *testing.B, hot bool) *benchPipeline {
 		"OTEL_TRACES_SAMPLER_ARG=0",
 	}
 	extra := strings.Fields(os.Getenv("BENCH_ENV")) // e.g. BENCH_ENV="STREAMS_COMMIT_INTERVAL=50ms"
-	bp.procs = map[string]*processes{}
+	bp.procs = map[string]*svctest.Procs{}
 	start := func(name, slot string, port int, more ...string) {
-		ps := newProcesses(b, binary(b, name), env)
+		ps := newProcesses(b, svctest.Binary(b, name), env)
 		bp.procs[name] = ps
-		ps.start(slot, append(append([]string{"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port)}, more...), extra...)...)
+		ps.Start(slot, append(append([]string{"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port)}, more...), extra...)...)
 		waitReady(b, fmt.Sprintf("http://127.0.0.1:%d/health/ready", port), 2*time.Minute)
 	}
 	start("inventory-processor", "inventory-0", ports[0])
@@ -316,11 +317,9 @@ func (bp *benchPipeline) warmUp(n int) {
 func (bp *benchPipeline) cpuSeconds() map[string]float64 {
 	out := map[string]float64{"load generator": procCPU("self")}
 	for name, ps := range bp.procs {
-		ps.mu.Lock()
-		for _, cmd := range ps.cmds {
-			out[name] += procCPU(strconv.Itoa(cmd.Process.Pid))
+		for _, pid := range ps.PIDs() {
+			out[name] += procCPU(strconv.Itoa(pid))
 		}
-		ps.mu.Unlock()
 	}
 	// The servers, when BENCH_PIDS names them ("kafka=123,postgres=456,redis=789";
 	// a process's children count too: PostgreSQL's backends).

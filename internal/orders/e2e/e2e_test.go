@@ -30,7 +30,7 @@ func TestOrdersEndToEnd(t *testing.T) {
 	p := newPipeline(t, testenv.Postgres(t), nil)
 	cat := testCatalog()
 	p.seed(cat)
-	p.orders.start("order-processor-0")
+	p.orders.Start("order-processor-0")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -124,7 +124,7 @@ func TestOrdersEndToEndThroughKills(t *testing.T) {
 	cat := testCatalog()
 	p.seed(cat)
 	const slot = "order-processor-0"
-	p.orders.start(slot)
+	p.orders.Start(slot)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -135,7 +135,7 @@ func TestOrdersEndToEndThroughKills(t *testing.T) {
 	const kills = 4
 	for i := 0; i < kills; i++ {
 		time.Sleep(time.Duration(3000+rand.IntN(2500)) * time.Millisecond)
-		p.orders.kill(slot)
+		p.orders.Kill(slot)
 		t.Logf("kill %d: order-processor killed with SIGKILL", i+1)
 		if i == 1 {
 			if err := pg.Stop(ctx); err != nil {
@@ -144,7 +144,7 @@ func TestOrdersEndToEndThroughKills(t *testing.T) {
 			t.Log("PostgreSQL stopped")
 		}
 		time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond)
-		p.orders.start(slot)
+		p.orders.Start(slot)
 		if i == 1 {
 			time.Sleep(3 * time.Second)
 			if err := pg.Start(ctx); err != nil {
