@@ -2,8 +2,6 @@ package catalog
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/config"
-	"github.com/orderpipe/orderpipe/pkg/localstack"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 )
 
@@ -22,21 +19,10 @@ import (
 // calling Redis); once Redis is back, reads are fresh again and the
 // projector catches up with what was produced meanwhile.
 func TestRedisDownServesStaleThenRecovers(t *testing.T) {
-	if os.Getenv("LOCALSTACK_TEST") != "1" && os.Getenv("ORDERPIPE_REQUIRE_REAL") != "1" {
-		t.Skip("starts a private Redis: set LOCALSTACK_TEST=1 or ORDERPIPE_REQUIRE_REAL=1")
-	}
 	t.Parallel()
+	rs := svctest.PrivateRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root, err := localstack.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := localstack.StartRedis(ctx, localstack.RedisOptions{Dir: filepath.Join(root, ".local", "catalog-test", t.Name()), Out: testLog{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rs.Stop(context.Background()) })
 	k := testenv.Kafka(t).Config
 	svctest.ApplyTopics(t, k)
 	cfg := testConfig(k, config.Redis{URL: rs.URL(), KeyPrefix: "t:"})
@@ -99,13 +85,6 @@ func TestRedisDownServesStaleThenRecovers(t *testing.T) {
 	if got := h.get("/api/v1/carts/" + cart.Body["id"].(string)); got.Status != 200 {
 		t.Fatalf("cart after recovery: %d", got.Status)
 	}
-}
-
-type testLog struct{ t testing.TB }
-
-func (w testLog) Write(p []byte) (int, error) {
-	w.t.Logf("%s", p)
-	return len(p), nil
 }
 
 func counterValue(c prometheus.Counter) float64 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -170,11 +169,11 @@ func TestKafkaDownAnswers503Fast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib, err := localstack.EnsureKafkaJars(ctx, root, testLog{t})
+	lib, err := localstack.EnsureKafkaJars(ctx, root, svctest.LogWriter(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := localstack.StartKafka(ctx, localstack.KafkaOptions{Dir: filepath.Join(root, ".local", "ingress-test", t.Name()), LibDir: lib, Out: testLog{t}})
+	kc, err := localstack.StartKafka(ctx, localstack.KafkaOptions{Dir: svctest.LocalDir(t, root), LibDir: lib, Out: svctest.LogWriter(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,21 +256,10 @@ func TestDeadKafkaNever202(t *testing.T) {
 // keeps answering 202 with the derived orderId (degraded mode) and the
 // records are in Kafka; replays work again once Redis is back.
 func TestRedisDownStillAccepts(t *testing.T) {
-	if os.Getenv("LOCALSTACK_TEST") != "1" && os.Getenv("ORDERPIPE_REQUIRE_REAL") != "1" {
-		t.Skip("starts a private Redis: set LOCALSTACK_TEST=1 or ORDERPIPE_REQUIRE_REAL=1")
-	}
 	t.Parallel()
+	rs := svctest.PrivateRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root, err := localstack.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := localstack.StartRedis(ctx, localstack.RedisOptions{Dir: filepath.Join(root, ".local", "ingress-test", t.Name()), Out: testLog{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rs.Stop(context.Background()) })
 	k := testenv.Kafka(t).Config
 	svctest.ApplyTopics(t, k)
 	h := startIngress(t, testConfig(k, config.Redis{URL: rs.URL(), KeyPrefix: "t:"}))
@@ -333,13 +321,6 @@ func TestRedisDownStillAccepts(t *testing.T) {
 	if r := h.post("r-down-3", orderBody("c-redis", 2)); r.Status != 422 {
 		t.Fatalf("changed body under a key accepted while Redis was down = %d %s; want 422", r.Status, r.Raw)
 	}
-}
-
-type testLog struct{ t testing.TB }
-
-func (w testLog) Write(p []byte) (int, error) {
-	w.t.Logf("%s", p)
-	return len(p), nil
 }
 
 // TestShutdownDrainsInFlightOrders: stopping the ingress while orders are
