@@ -129,19 +129,6 @@ func readAll(t testing.TB, env *testenv.KafkaEnv, topic string, want int, timeou
 	}
 }
 
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
-}
-
 // counter is a tiny test processor: it counts records per key in a store
 // and emits "key=count" for each record.
 type counter struct {

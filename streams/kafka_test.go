@@ -131,7 +131,7 @@ func TestLagReadsZeroWhenCaughtUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "lag 0 on every partition", func() error {
+	testenv.Eventually(t, 30*time.Second, "lag 0 on every partition", func() error {
 		for p := int32(0); p < 3; p++ {
 			behind, ok := r.p.Lag(in, p)
 			if !ok || behind != 0 {
@@ -142,7 +142,7 @@ func TestLagReadsZeroWhenCaughtUp(t *testing.T) {
 	})
 	// The group's committed offsets sit past the markers too, so kadm's lag
 	// (what `orderpipe lag` and dashboards compute from offsets) agrees.
-	eventually(t, 10*time.Second, "committed offsets at the end", func() error {
+	testenv.Eventually(t, 10*time.Second, "committed offsets at the end", func() error {
 		committed, err := adm.FetchOffsets(ctx, r.p.GroupID())
 		if err != nil {
 			return err

@@ -118,13 +118,7 @@ func (h *harness) get(path string) response { return h.do("GET", path, "", nil) 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, within, what, testenv.Holds(cond))
 }
 
 // topicWriter produces records the way the real writers do.

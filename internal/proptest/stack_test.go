@@ -17,6 +17,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/internal/inventory"
 	"github.com/orderpipe/orderpipe/internal/orders"
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
@@ -140,29 +141,10 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 			t.Fatal("services did not start in 90s")
 		}
 	}
-	for name, addr := range s.addrs {
-		waitReady(t, name, "http://"+addr+"/health/ready")
+	for _, addr := range s.addrs {
+		svctest.WaitReady(t, "http://"+addr+"/health/ready", 90*time.Second) // the URL names the service's port
 	}
 	return s
-}
-
-func waitReady(t *testing.T, name, url string) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready in 90s (last: %v %v)", name, err, res)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // call sends one JSON request and returns status and body.

@@ -6,7 +6,9 @@ package svctest
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/orderpipe/orderpipe/pkg/app"
 	"github.com/orderpipe/orderpipe/pkg/config"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 )
 
 // Common is the app settings tests serve with: a loopback port the kernel
@@ -106,4 +109,25 @@ func ApplyTopics(t testing.TB, k config.Kafka) kafka.Names {
 		t.Fatalf("apply topics: %v", err)
 	}
 	return kafka.TopicNames(k.TopicPrefix)
+}
+
+// WaitReady waits until GET url answers 200 (a service's /health/ready),
+// failing t with the last answer if within passes first.
+func WaitReady(t testing.TB, url string, within time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, within, url+" ready", func() error {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	})
 }

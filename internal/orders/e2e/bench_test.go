@@ -162,7 +162,7 @@ func newBenchPipeline(b *testing.B, hot bool) *benchPipeline {
 		ps := newProcesses(b, svctest.Binary(b, name), env)
 		bp.procs[name] = ps
 		ps.Start(slot, append(append([]string{"HTTP_ADDR=127.0.0.1:" + strconv.Itoa(port)}, more...), extra...)...)
-		waitReady(b, fmt.Sprintf("http://127.0.0.1:%d/health/ready", port), 2*time.Minute)
+		svctest.WaitReady(b, fmt.Sprintf("http://127.0.0.1:%d/health/ready", port), 2*time.Minute)
 	}
 	start("inventory-processor", "inventory-0", ports[0])
 	start("order-processor", "order-0", ports[1], "DATABASE_MAX_CONNS=8")
@@ -235,21 +235,6 @@ func freePorts(t testing.TB, n int) []int {
 		_ = l.Close()
 	}
 	return out
-}
-
-func waitReady(t testing.TB, url string, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready in %s", url, timeout)
 }
 
 // benchOrder is one order of the run.
