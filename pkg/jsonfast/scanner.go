@@ -34,14 +34,15 @@ const MaxMembers = 16
 
 // SkipSpace moves past JSON whitespace.
 func (s *Scanner) SkipSpace() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
+	i := s.pos
+	for i < len(s.data) && isSpace(s.data[i]) {
+		i++
 	}
+	s.pos = i
+}
+
+func isSpace(c byte) bool {
+	return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r')
 }
 
 // End reports whether only whitespace is left.
@@ -84,49 +85,65 @@ func (s *Scanner) PlainString() ([]byte, bool) {
 	if !s.Consume('"') {
 		return nil, false
 	}
-	start, ascii := s.pos, true
-	for ; s.pos < len(s.data); s.pos++ {
-		switch c := s.data[s.pos]; {
-		case c == '"':
-			str := s.data[start:s.pos]
-			s.pos++
-			return str, ascii || utf8.Valid(str)
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= utf8.RuneSelf:
-			ascii = false
+	data, start, ascii := s.data, s.pos, true
+	i := start // a local index: the loop is hot
+	for {
+		for i < len(data) && plainInString[data[i]] {
+			i++
 		}
+		switch {
+		case i == len(data):
+			return nil, false
+		case data[i] == '"':
+			s.pos = i + 1
+			str := data[start:i]
+			return str, ascii || utf8.Valid(str)
+		case data[i] < utf8.RuneSelf: // a backslash or a control character
+			return nil, false
+		}
+		ascii = false
+		i++
 	}
-	return nil, false
 }
+
+// plainInString marks the ASCII bytes a string may hold as they are: not a
+// control character, quote or backslash.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // Int reads a number in integer syntax (no fraction, no exponent) that
 // fits an int64.
 func (s *Scanner) Int() (int64, bool) {
 	s.SkipSpace()
-	start := s.pos
-	neg := s.pos < len(s.data) && s.data[s.pos] == '-'
+	data, i := s.data, s.pos
+	neg := i < len(data) && data[i] == '-'
 	if neg {
-		s.pos++
+		i++
 	}
-	digits := s.pos
+	digits := i
 	var n uint64
-	for s.pos < len(s.data) && s.data[s.pos]-'0' <= 9 {
-		n = n*10 + uint64(s.data[s.pos]-'0')
-		s.pos++
+	for i < len(data) && data[i]-'0' <= 9 {
+		n = n*10 + uint64(data[i]-'0')
+		i++
 	}
-	count := s.pos - digits
-	if count == 0 || (count > 1 && s.data[digits] == '0') {
+	count := i - digits
+	if count == 0 || (count > 1 && data[digits] == '0') {
 		return 0, false
 	}
-	if s.pos < len(s.data) {
-		switch s.data[s.pos] {
+	if i < len(data) {
+		switch data[i] {
 		case '.', 'e', 'E':
 			return 0, false
 		}
 	}
+	start := s.pos
+	s.pos = i
 	if count > 18 { // may not fit: let strconv say
-		v, err := strconv.ParseInt(string(s.data[start:s.pos]), 10, 64)
+		v, err := strconv.ParseInt(string(data[start:i]), 10, 64)
 		return v, err == nil
 	}
 	if neg {
@@ -150,33 +167,50 @@ func (s *Scanner) Time() (time.Time, bool) {
 	return t, true
 }
 
+// NextKey reads an object up to the next member's value: with first set,
+// the opening '{' and the first key, else the ',' after a value and the key
+// after it (keys are read with PlainString). It reports more=false at the
+// closing '}', and ok=false for anything else. A loop over the members
+// without a callback, for the hottest paths:
+//
+//	for first := true; ; first = false {
+//		key, more, ok := s.NextKey(first)
+//		if !ok || !more {
+//			return ok
+//		}
+//		// read the value of key
+//	}
+func (s *Scanner) NextKey(first bool) (key []byte, more, ok bool) {
+	if first && !s.Consume('{') {
+		return nil, false, false
+	}
+	if s.Consume('}') {
+		return nil, false, true
+	}
+	if !first && !s.Consume(',') {
+		return nil, false, false
+	}
+	key, ok = s.PlainString()
+	if !ok || !s.Consume(':') {
+		return nil, false, false
+	}
+	return key, true, true
+}
+
 // Object reads {"key": value, ...}, calling member for each key (read with
 // PlainString) with the scanner at the value; member must consume the
 // value and report whether it could.
 func (s *Scanner) Object(member func(key []byte) bool) bool {
+	var seen *memberNames
 	if s.unique {
-		var seen memberNames
-		return s.object(member, &seen)
+		seen = new(memberNames)
 	}
-	return s.object(member, nil)
-}
-
-func (s *Scanner) object(member func(key []byte) bool, seen *memberNames) bool {
-	if !s.Consume('{') {
-		return false
-	}
-	if s.Consume('}') {
-		return true
-	}
-	for {
-		key, ok := s.PlainString()
-		if !ok || (seen != nil && !seen.add(key)) || !s.Consume(':') || !member(key) {
-			return false
+	for first := true; ; first = false {
+		key, more, ok := s.NextKey(first)
+		if !ok || !more {
+			return ok
 		}
-		if s.Consume('}') {
-			return true
-		}
-		if !s.Consume(',') {
+		if (seen != nil && !seen.add(key)) || !member(key) {
 			return false
 		}
 	}

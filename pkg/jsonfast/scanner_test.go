@@ -166,3 +166,51 @@ func TestSkip(t *testing.T) {
 		}
 	}
 }
+
+func TestDecode(t *testing.T) {
+	fast := func(data []byte) (int64, bool) {
+		s := NewScanner(data)
+		n, ok := s.Int()
+		return n + 1, ok && n >= 0 && s.End() // +1 tells the paths apart; negatives fall back
+	}
+	for _, c := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{{`41`, 42, false}, {`-3`, -3, false}, {`"x"`, 0, true}} {
+		got, err := Decode([]byte(c.in), fast)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("Decode(%s) = %d, %v; want %d, error %v", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestNextKey(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		keys string
+		ok   bool
+	}{
+		{`{}`, "", true}, {` { "a" : 1 , "b" : 2 } `, "ab", true}, {`{"a":1,"b":2,"c":3}`, "abc", true},
+		{`{"a":1,}`, "a", false}, {`{"a":1 "b":2}`, "a", false}, {`{"a" 1}`, "", false}, {`{,"a":1}`, "", false},
+		{`["a"]`, "", false}, {`{"a":1`, "a", false}, {`{"a\n":1}`, "", false},
+	} {
+		s := NewScanner([]byte(c.in))
+		var keys string
+		ok := func() bool {
+			for first := true; ; first = false {
+				key, more, ok := s.NextKey(first)
+				if !ok || !more {
+					return ok
+				}
+				keys += string(key)
+				if _, ok := s.Int(); !ok {
+					return false
+				}
+			}
+		}()
+		if ok != c.ok || keys != c.keys || (ok && !s.End()) {
+			t.Errorf("%s: keys %q, %v; want %q, %v", c.in, keys, ok, c.keys, c.ok)
+		}
+	}
+}

@@ -70,3 +70,8 @@ func (c *TimeCache) AppendTime(b []byte, t time.Time) []byte {
 	b = c.AppendRFC3339Nano(b, t)
 	return append(b, '"')
 }
+
+// AppendTimeField appends key and t as the package's AppendTimeField does.
+func (c *TimeCache) AppendTimeField(b []byte, key string, t time.Time) []byte {
+	return c.AppendTime(append(b, key...), t)
+}
