@@ -3,7 +3,6 @@ package inventory_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"sort"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderpipe/orderpipe/internal/inventory"
@@ -86,35 +84,7 @@ func produce(t *testing.T, cl *kgo.Client, rs ...*kgo.Record) {
 // to their end sees them all.
 func waitConsumed(t *testing.T, env *testenv.KafkaEnv, names kafka.Names, timeout time.Duration) {
 	t.Helper()
-	group := env.Config.TopicPrefix + inventory.Group
-	ends := env.EndOffsets(t, names.InventoryCommands)
-	adm := kadm.NewClient(env.Client(t))
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		committed, err := adm.FetchOffsets(ctx, group)
-		cancel()
-		behind := map[int32]string{}
-		for p, end := range ends {
-			if end == 0 {
-				continue
-			}
-			o, ok := committed.Lookup(names.InventoryCommands, p)
-			switch {
-			case err != nil || !ok:
-				behind[p] = fmt.Sprintf("none of %d", end)
-			case o.At < end:
-				behind[p] = fmt.Sprintf("%d of %d", o.At, end)
-			}
-		}
-		if len(behind) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s group %s has not committed %s to its end: %v (last error %v)", timeout, group, names.InventoryCommands, behind, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	env.WaitCommitted(t, env.Config.TopicPrefix+inventory.Group, names.InventoryCommands, timeout)
 }
 
 // cmdOrder sorts records of one topic by partition, then offset.

@@ -171,3 +171,62 @@ func notReached(left map[int32]int64) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// WaitCommitted waits until consumer group has committed every partition of
+// topic up to the end offset it has when the call starts, failing t with
+// the partitions behind if within passes first. A processor that commits
+// its input offsets in the transaction of its outputs has then committed
+// every output for that input: a ReadAll of its outputs sees them all.
+func (e *KafkaEnv) WaitCommitted(t testing.TB, group, topic string, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := waitCommitted(ctx, e.Brokers, group, topic); err != nil {
+		t.Fatalf("testenv: group %s on %s (within %s): %v", group, topic, within, err)
+	}
+}
+
+func waitCommitted(ctx context.Context, brokers []string, group, topic string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := endOffsets(ctx, adm, topic)
+	if err != nil {
+		return err
+	}
+	for {
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			err = committed.Error()
+		}
+		behind := map[int32]int64{}
+		for p, end := range ends {
+			if end == 0 {
+				continue
+			}
+			if o, ok := committed.Lookup(topic, p); err != nil || !ok || o.At < end {
+				behind[p] = end
+			}
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			msg := fmt.Sprintf("partitions not committed to their end: %s", notReached(behind))
+			for p := range behind {
+				if o, ok := committed.Lookup(topic, p); ok {
+					msg += fmt.Sprintf("; %d at %d", p, o.At)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%w; %s (last error: %w)", ctx.Err(), msg, err)
+			}
+			return fmt.Errorf("%w; %s", ctx.Err(), msg)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

@@ -168,6 +168,39 @@ func testReadAll(t *testing.T, env *KafkaEnv) {
 		}
 	})
 
+	t.Run("WaitCommitted waits for the group to reach the end", func(t *testing.T) {
+		topic := create(t, "committed")
+		cl := plain(t)
+		for i := range 4 {
+			produce(t, cl, rec(topic, 0, fmt.Sprint(i)), rec(topic, 1, fmt.Sprint(i)))
+		}
+		group := env.Config.TopicPrefix + "group"
+		commit := func(p int32, at int64) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var o kadm.Offsets
+			o.AddOffset(topic, p, at, -1)
+			resp, err := adm.CommitOffsets(ctx, group, o)
+			if err == nil {
+				err = resp.Error()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		commit(0, 4)
+		commit(1, 3)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := waitCommitted(ctx, env.Brokers, group, topic)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "partitions not committed to their end: 1 (end 4); 1 at 3") {
+			t.Fatalf("partition 1 one behind: err = %v, want a timeout naming partition 1", err)
+		}
+		commit(1, 4)
+		env.WaitCommitted(t, group, topic, 30*time.Second)
+	})
+
 	t.Run("missing topic is an error", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
