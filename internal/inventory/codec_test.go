@@ -65,27 +65,30 @@ func TestHexUUID(t *testing.T) {
 	}
 }
 
-func TestAppendRFC3339Nano(t *testing.T) {
-	times := []time.Time{
-		{}, time.Unix(0, 0).UTC(), time.Date(2026, 11, 27, 23, 59, 59, 999999999, time.UTC),
-		time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.UTC), time.Date(9999, 12, 31, 0, 0, 0, 1, time.UTC),
-		time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", -3600)), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Now(), time.Now().UTC(),
-	}
-	seed := uint64(1)
-	for i := 0; i < 2000; i++ {
-		seed = seed*6364136223846793005 + 1442695040888963407
-		times = append(times, time.Unix(int64(seed>>34), int64(seed%1e9)).UTC())
-	}
-	berlin := time.FixedZone("CET", 3600)
-	for i, tm := range times {
-		if i%3 == 0 {
-			tm = tm.In(berlin) // the same instant in another zone must not reuse the cached text
-		}
-		for range 2 { // the second call is served from the last-formatted cache
-			if got, want := string(appendRFC3339Nano([]byte("x"), tm)), "x"+tm.Format(time.RFC3339Nano); got != want {
-				t.Fatalf("%v: %s, want %s", tm, got, want)
+// BenchmarkEncode: the record encoders, in process.
+func BenchmarkEncode(b *testing.B) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 123456789, time.UTC)
+	price := schemas.Money{Amount: 1299, Currency: "USD"}
+	res := schemas.InventoryResult{Type: schemas.ResultReserved, OrderID: "9641801d-27d3-58f0-8727-def90e6415e8", LineNo: 2,
+		ProductID: "p-4711", Quantity: 3, UnitPrice: &price, At: at}
+	snap := schemas.StockSnapshot{ProductID: "p-4711", OnHand: 1 << 40, Reserved: 12, Available: 1<<40 - 12, Version: 77, UpdatedAt: at}
+	stock := domain.Stock{OnHand: 1 << 40, Reserved: 12, Sold: 3, Adjusted: 1, Version: 77, UpdatedAt: at}
+	line := domain.Line{Status: domain.LineReserved, Quantity: 3, UnitPrice: price, At: at, UpdatedAt: at}
+	buf := make([]byte, 0, 512)
+	for _, c := range []struct {
+		name string
+		enc  func([]byte) []byte
+	}{
+		{"result", func(b []byte) []byte { return appendResult(b, &res) }},
+		{"snapshot", func(b []byte) []byte { return appendSnapshot(b, &snap) }},
+		{"stock", func(b []byte) []byte { return appendStock(b, stock) }},
+		{"line", func(b []byte) []byte { return appendLine(b, line) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = c.enc(buf[:0])
 			}
-		}
+		})
 	}
 }

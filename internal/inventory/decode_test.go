@@ -57,3 +57,20 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseCommand: the fast path on a reserve command as the saga
+// writes it (no Kafka; BenchmarkProcessor measures the whole).
+func BenchmarkParseCommand(b *testing.B) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 123456789, time.UTC)
+	data, err := json.Marshal(schemas.InventoryCommand{Type: schemas.CmdReserve, ProductID: "p-4711",
+		OrderID: "9641801d-27d3-58f0-8727-def90e6415e8", LineNo: 2, Quantity: 3, Currency: "USD", IssuedAt: at})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseCommand(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

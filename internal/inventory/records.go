@@ -96,7 +96,7 @@ type outRecord struct {
 func newRecord(in *kgo.Record, topic, key string, id uuid.UUID, typ []byte, at time.Time) *outRecord {
 	o := new(outRecord)
 	hexUUID(o.idt[:36], id)
-	idt := appendRFC3339Nano(o.idt[:36], at.UTC())
+	idt := recordTimes.AppendRFC3339Nano(o.idt[:36], at.UTC())
 	r := &o.rec
 	r.Topic, r.Key = topic, append(o.key[:0], key...)
 	r.Headers = o.hdrs[:6]
