@@ -116,3 +116,44 @@ func FuzzRequestDecoder(f *testing.F) {
 	f.Add([]byte(`{"lines":[],"shippingAddress":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkRequest(t, data) })
 }
+
+// BenchmarkDecode: the request and result decoders on what the ingress and
+// the inventory-processor write (no Kafka; BenchmarkSagaWithInventory
+// measures the whole).
+func BenchmarkDecode(b *testing.B) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 123456789, time.UTC)
+	price := schemas.Money{Amount: 1850, Currency: "USD"}
+	result, err := json.Marshal(schemas.InventoryResult{Type: schemas.ResultReserved, OrderID: "9641801d-27d3-58f0-8727-def90e6415e8",
+		LineNo: 2, ProductID: "p-4711", Quantity: 3, UnitPrice: &price, At: at})
+	if err != nil {
+		b.Fatal(err)
+	}
+	request, err := json.Marshal(benchRequest(at))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("result", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := unmarshalResult(result); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("request", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := unmarshalRequest(request); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func benchRequest(at time.Time) schemas.OrderRequest {
+	return schemas.OrderRequest{OrderID: schemas.OrderID("cust-42", "key-1"), Scope: "cust-42", IdempotencyKey: "key-1",
+		BodyHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", CustomerID: "cust-42", Currency: "USD",
+		ReceivedAt: at, ShippingAddress: schemas.Address{AddressLine1: "12 Main Street", City: "Springfield", StateOrProvince: "IL",
+			PostalCode: "62701", Country: "US"},
+		Lines: []schemas.Line{{ProductID: "prod-1", Quantity: 2}, {ProductID: "prod-77", Quantity: 1}, {ProductID: "prod-9", Quantity: 3}}}
+}

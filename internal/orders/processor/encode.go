@@ -1,11 +1,8 @@
 package processor
 
 import (
-	"strconv"
-	"time"
-	"unicode/utf8"
-
 	"github.com/orderpipe/orderpipe/internal/orders/saga"
+	"github.com/orderpipe/orderpipe/pkg/jsonfast"
 	"github.com/orderpipe/orderpipe/schemas"
 	"github.com/orderpipe/orderpipe/streams"
 )
@@ -16,21 +13,15 @@ import (
 // encode_test.go checks them against encoding/json, also under fuzzing.
 
 func appendEvent(b []byte, ev schemas.OrderEvent) []byte {
-	b = append(b, `{"type":`...)
-	b = appendString(b, ev.Type)
-	b = append(b, `,"orderId":`...)
-	b = appendString(b, ev.OrderID)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, ev.Version, 10)
+	b = jsonfast.AppendStringField(b, `{"type":`, ev.Type)
+	b = jsonfast.AppendStringField(b, `,"orderId":`, ev.OrderID)
+	b = jsonfast.AppendIntField(b, `,"version":`, ev.Version)
 	if ev.CustomerID != "" {
-		b = append(b, `,"customerId":`...)
-		b = appendString(b, ev.CustomerID)
+		b = jsonfast.AppendStringField(b, `,"customerId":`, ev.CustomerID)
 	}
-	b = append(b, `,"occurredAt":`...)
-	b = appendTime(b, ev.OccurredAt)
+	b = jsonfast.AppendTimeField(b, `,"occurredAt":`, ev.OccurredAt)
 	if ev.IdempotencyKey != "" {
-		b = append(b, `,"idempotencyKey":`...)
-		b = appendString(b, ev.IdempotencyKey)
+		b = jsonfast.AppendStringField(b, `,"idempotencyKey":`, ev.IdempotencyKey)
 	}
 	if ev.ShippingAddress != nil {
 		b = append(b, `,"shippingAddress":`...)
@@ -41,123 +32,94 @@ func appendEvent(b []byte, ev schemas.OrderEvent) []byte {
 		b = appendLines(b, ev.Lines)
 	}
 	if ev.Currency != "" {
-		b = append(b, `,"currency":`...)
-		b = appendString(b, ev.Currency)
+		b = jsonfast.AppendStringField(b, `,"currency":`, ev.Currency)
 	}
 	if len(ev.PricedLines) > 0 {
 		b = append(b, `,"pricedLines":`...)
-		b = appendPricedLines(b, ev.PricedLines)
+		b = jsonfast.AppendArray(b, ev.PricedLines, appendPricedLine)
 	}
 	if ev.Total != nil {
-		b = append(b, `,"total":`...)
-		b = appendMoney(b, *ev.Total)
+		b = jsonfast.AppendMoneyField(b, `,"total":`, *ev.Total)
 	}
 	if ev.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = appendString(b, ev.Reason)
+		b = jsonfast.AppendStringField(b, `,"reason":`, ev.Reason)
 	}
 	if len(ev.RejectedLines) > 0 {
 		b = append(b, `,"rejectedLines":`...)
-		b = appendRejectedLines(b, ev.RejectedLines)
+		b = jsonfast.AppendArray(b, ev.RejectedLines, appendRejectedLine)
 	}
 	return append(b, '}')
 }
 
 func appendCommand(b []byte, c schemas.InventoryCommand) []byte {
-	b = append(b, `{"type":`...)
-	b = appendString(b, c.Type)
-	b = append(b, `,"productId":`...)
-	b = appendString(b, c.ProductID)
+	b = jsonfast.AppendStringField(b, `{"type":`, c.Type)
+	b = jsonfast.AppendStringField(b, `,"productId":`, c.ProductID)
 	if c.OrderID != "" {
-		b = append(b, `,"orderId":`...)
-		b = appendString(b, c.OrderID)
+		b = jsonfast.AppendStringField(b, `,"orderId":`, c.OrderID)
 	}
 	if c.LineNo != 0 {
-		b = append(b, `,"lineNo":`...)
-		b = strconv.AppendInt(b, int64(c.LineNo), 10)
+		b = jsonfast.AppendIntField(b, `,"lineNo":`, int64(c.LineNo))
 	}
 	if c.Quantity != 0 {
-		b = append(b, `,"quantity":`...)
-		b = strconv.AppendInt(b, int64(c.Quantity), 10)
+		b = jsonfast.AppendIntField(b, `,"quantity":`, int64(c.Quantity))
 	}
 	if c.Currency != "" {
-		b = append(b, `,"currency":`...)
-		b = appendString(b, c.Currency)
+		b = jsonfast.AppendStringField(b, `,"currency":`, c.Currency)
 	}
 	if c.AdjustmentID != "" {
-		b = append(b, `,"adjustmentId":`...)
-		b = appendString(b, c.AdjustmentID)
+		b = jsonfast.AppendStringField(b, `,"adjustmentId":`, c.AdjustmentID)
 	}
 	if c.Delta != nil {
-		b = append(b, `,"delta":`...)
-		b = strconv.AppendInt(b, *c.Delta, 10)
+		b = jsonfast.AppendIntField(b, `,"delta":`, *c.Delta)
 	}
 	if c.Absolute != nil {
-		b = append(b, `,"absolute":`...)
-		b = strconv.AppendInt(b, *c.Absolute, 10)
+		b = jsonfast.AppendIntField(b, `,"absolute":`, *c.Absolute)
 	}
 	if c.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = appendString(b, c.Reason)
+		b = jsonfast.AppendStringField(b, `,"reason":`, c.Reason)
 	}
-	b = append(b, `,"issuedAt":`...)
-	b = appendTime(b, c.IssuedAt)
+	b = jsonfast.AppendTimeField(b, `,"issuedAt":`, c.IssuedAt)
 	return append(b, '}')
 }
 
 func appendState(b []byte, s schemas.OrderState) []byte {
-	b = append(b, `{"orderId":`...)
-	b = appendString(b, s.OrderID)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, s.Version, 10)
-	b = append(b, `,"status":`...)
-	b = appendString(b, s.Status)
-	b = append(b, `,"customerId":`...)
-	b = appendString(b, s.CustomerID)
+	b = jsonfast.AppendStringField(b, `{"orderId":`, s.OrderID)
+	b = jsonfast.AppendIntField(b, `,"version":`, s.Version)
+	b = jsonfast.AppendStringField(b, `,"status":`, s.Status)
+	b = jsonfast.AppendStringField(b, `,"customerId":`, s.CustomerID)
 	b = append(b, `,"shippingAddress":`...)
 	b = appendAddress(b, s.ShippingAddress)
 	b = append(b, `,"lines":`...)
 	b = appendLines(b, s.Lines)
-	b = append(b, `,"currency":`...)
-	b = appendString(b, s.Currency)
+	b = jsonfast.AppendStringField(b, `,"currency":`, s.Currency)
 	if len(s.PricedLines) > 0 {
 		b = append(b, `,"pricedLines":`...)
-		b = appendPricedLines(b, s.PricedLines)
+		b = jsonfast.AppendArray(b, s.PricedLines, appendPricedLine)
 	}
 	if s.Total != nil {
-		b = append(b, `,"total":`...)
-		b = appendMoney(b, *s.Total)
+		b = jsonfast.AppendMoneyField(b, `,"total":`, *s.Total)
 	}
 	if s.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = appendString(b, s.Reason)
+		b = jsonfast.AppendStringField(b, `,"reason":`, s.Reason)
 	}
 	if len(s.RejectedLines) > 0 {
 		b = append(b, `,"rejectedLines":`...)
-		b = appendRejectedLines(b, s.RejectedLines)
+		b = jsonfast.AppendArray(b, s.RejectedLines, appendRejectedLine)
 	}
-	b = append(b, `,"createdAt":`...)
-	b = appendTime(b, s.CreatedAt)
-	b = append(b, `,"updatedAt":`...)
-	b = appendTime(b, s.UpdatedAt)
+	b = jsonfast.AppendTimeField(b, `,"createdAt":`, s.CreatedAt)
+	b = jsonfast.AppendTimeField(b, `,"updatedAt":`, s.UpdatedAt)
 	return append(b, '}')
 }
 
 func appendAddress(b []byte, a schemas.Address) []byte {
-	b = append(b, `{"addressLine1":`...)
-	b = appendString(b, a.AddressLine1)
+	b = jsonfast.AppendStringField(b, `{"addressLine1":`, a.AddressLine1)
 	if a.AddressLine2 != "" {
-		b = append(b, `,"addressLine2":`...)
-		b = appendString(b, a.AddressLine2)
+		b = jsonfast.AppendStringField(b, `,"addressLine2":`, a.AddressLine2)
 	}
-	b = append(b, `,"city":`...)
-	b = appendString(b, a.City)
-	b = append(b, `,"stateOrProvince":`...)
-	b = appendString(b, a.StateOrProvince)
-	b = append(b, `,"postalCode":`...)
-	b = appendString(b, a.PostalCode)
-	b = append(b, `,"country":`...)
-	b = appendString(b, a.Country)
+	b = jsonfast.AppendStringField(b, `,"city":`, a.City)
+	b = jsonfast.AppendStringField(b, `,"stateOrProvince":`, a.StateOrProvince)
+	b = jsonfast.AppendStringField(b, `,"postalCode":`, a.PostalCode)
+	b = jsonfast.AppendStringField(b, `,"country":`, a.Country)
 	return append(b, '}')
 }
 
@@ -165,186 +127,73 @@ func appendLines(b []byte, ls []schemas.Line) []byte {
 	if ls == nil {
 		return append(b, "null"...)
 	}
-	b = append(b, '[')
-	for i, l := range ls {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"productId":`...)
-		b = appendString(b, l.ProductID)
-		b = append(b, `,"quantity":`...)
-		b = strconv.AppendInt(b, int64(l.Quantity), 10)
-		b = append(b, '}')
-	}
-	return append(b, ']')
+	return jsonfast.AppendArray(b, ls, appendLine)
 }
 
-func appendPricedLines(b []byte, ls []schemas.PricedLine) []byte {
-	b = append(b, '[')
-	for i, l := range ls {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"lineNo":`...)
-		b = strconv.AppendInt(b, int64(l.LineNo), 10)
-		b = append(b, `,"productId":`...)
-		b = appendString(b, l.ProductID)
-		b = append(b, `,"quantity":`...)
-		b = strconv.AppendInt(b, int64(l.Quantity), 10)
-		b = append(b, `,"unitPrice":`...)
-		b = appendMoney(b, l.UnitPrice)
-		b = append(b, `,"lineTotal":`...)
-		b = appendMoney(b, l.LineTotal)
-		b = append(b, '}')
-	}
-	return append(b, ']')
-}
-
-func appendRejectedLines(b []byte, ls []schemas.RejectedLine) []byte {
-	b = append(b, '[')
-	for i, l := range ls {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"lineNo":`...)
-		b = strconv.AppendInt(b, int64(l.LineNo), 10)
-		b = append(b, `,"productId":`...)
-		b = appendString(b, l.ProductID)
-		b = append(b, `,"reason":`...)
-		b = appendString(b, l.Reason)
-		b = append(b, '}')
-	}
-	return append(b, ']')
-}
-
-func appendMoney(b []byte, m schemas.Money) []byte {
-	b = append(b, `{"amount":`...)
-	b = strconv.AppendInt(b, m.Amount, 10)
-	b = append(b, `,"currency":`...)
-	b = appendString(b, m.Currency)
+func appendLine(b []byte, l schemas.Line) []byte {
+	b = jsonfast.AppendStringField(b, `{"productId":`, l.ProductID)
+	b = jsonfast.AppendIntField(b, `,"quantity":`, int64(l.Quantity))
 	return append(b, '}')
 }
 
-// appendTime writes t as time.Time's MarshalJSON does (RFC 3339 with
-// nanoseconds as needed).
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
+func appendPricedLine(b []byte, l schemas.PricedLine) []byte {
+	b = jsonfast.AppendIntField(b, `{"lineNo":`, int64(l.LineNo))
+	b = jsonfast.AppendStringField(b, `,"productId":`, l.ProductID)
+	b = jsonfast.AppendIntField(b, `,"quantity":`, int64(l.Quantity))
+	b = jsonfast.AppendMoneyField(b, `,"unitPrice":`, l.UnitPrice)
+	b = jsonfast.AppendMoneyField(b, `,"lineTotal":`, l.LineTotal)
+	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string the way encoding/json does: <, >
-// and & escaped as \u003c…, invalid UTF-8 as \ufffd, U+2028 and U+2029
-// escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+func appendRejectedLine(b []byte, l schemas.RejectedLine) []byte {
+	b = jsonfast.AppendIntField(b, `{"lineNo":`, int64(l.LineNo))
+	b = jsonfast.AppendStringField(b, `,"productId":`, l.ProductID)
+	b = jsonfast.AppendStringField(b, `,"reason":`, l.Reason)
+	return append(b, '}')
 }
 
 // appendSaga writes a pending saga (the sagas store's changelog value) as
 // encoding/json would.
 func appendSaga(b []byte, s saga.Saga) []byte {
-	b = append(b, `{"orderId":`...)
-	b = appendString(b, s.OrderID)
-	b = append(b, `,"customerId":`...)
-	b = appendString(b, s.CustomerID)
-	b = append(b, `,"idempotencyKey":`...)
-	b = appendString(b, s.IdempotencyKey)
+	b = jsonfast.AppendStringField(b, `{"orderId":`, s.OrderID)
+	b = jsonfast.AppendStringField(b, `,"customerId":`, s.CustomerID)
+	b = jsonfast.AppendStringField(b, `,"idempotencyKey":`, s.IdempotencyKey)
 	b = append(b, `,"shippingAddress":`...)
 	b = appendAddress(b, s.Address)
 	b = append(b, `,"lines":`...)
 	b = appendLines(b, s.Lines)
-	b = append(b, `,"currency":`...)
-	b = appendString(b, s.Currency)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, s.Version, 10)
-	b = append(b, `,"status":`...)
-	b = appendString(b, s.Status)
-	b = append(b, `,"placedAt":`...)
-	b = appendTime(b, s.PlacedAt)
-	b = append(b, `,"deadline":`...)
-	b = appendTime(b, s.Deadline)
+	b = jsonfast.AppendStringField(b, `,"currency":`, s.Currency)
+	b = jsonfast.AppendIntField(b, `,"version":`, s.Version)
+	b = jsonfast.AppendStringField(b, `,"status":`, s.Status)
+	b = jsonfast.AppendTimeField(b, `,"placedAt":`, s.PlacedAt)
+	b = jsonfast.AppendTimeField(b, `,"deadline":`, s.Deadline)
 	b = append(b, `,"answers":`...)
 	if s.Answers == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '[')
-		for i, a := range s.Answers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '{')
-			n := len(b)
-			if a.State != "" {
-				b = append(b, `"s":`...)
-				b = appendString(b, a.State)
-			}
-			if a.UnitPrice != 0 {
-				if len(b) > n {
-					b = append(b, ',')
-				}
-				b = append(b, `"p":`...)
-				b = strconv.AppendInt(b, a.UnitPrice, 10)
-			}
-			if a.Reason != "" {
-				if len(b) > n {
-					b = append(b, ',')
-				}
-				b = append(b, `"r":`...)
-				b = appendString(b, a.Reason)
-			}
-			b = append(b, '}')
+		b = jsonfast.AppendArray(b, s.Answers, appendAnswer)
+	}
+	return append(b, '}')
+}
+
+// appendAnswer writes a line's answer with its members omitted when empty.
+func appendAnswer(b []byte, a saga.Answer) []byte {
+	b = append(b, '{')
+	n := len(b)
+	if a.State != "" {
+		b = jsonfast.AppendStringField(b, `"s":`, a.State)
+	}
+	if a.UnitPrice != 0 {
+		if len(b) > n {
+			b = append(b, ',')
 		}
-		b = append(b, ']')
+		b = jsonfast.AppendIntField(b, `"p":`, a.UnitPrice)
+	}
+	if a.Reason != "" {
+		if len(b) > n {
+			b = append(b, ',')
+		}
+		b = jsonfast.AppendStringField(b, `"r":`, a.Reason)
 	}
 	return append(b, '}')
 }

@@ -97,3 +97,39 @@ func TestEncodersKnowEveryField(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncode: the record encoders on a confirmed order's records.
+func BenchmarkEncode(b *testing.B) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 123456789, time.UTC)
+	req := benchRequest(at)
+	total := schemas.Money{Amount: 5550, Currency: "USD"}
+	priced := []schemas.PricedLine{{LineNo: 1, ProductID: "p-1", Quantity: 2, UnitPrice: total, LineTotal: total},
+		{LineNo: 2, ProductID: "p-77", Quantity: 1, UnitPrice: total, LineTotal: total}}
+	ev := schemas.OrderEvent{Type: schemas.TypeOrderConfirmed, OrderID: req.OrderID, Version: 3, CustomerID: req.CustomerID,
+		OccurredAt: at, PricedLines: priced, Total: &total, Currency: "USD"}
+	cmd := schemas.InventoryCommand{Type: schemas.CmdReserve, ProductID: "p-4711", OrderID: req.OrderID, LineNo: 2, Quantity: 3,
+		Currency: "USD", IssuedAt: at}
+	st := schemas.OrderState{OrderID: req.OrderID, Version: 3, Status: schemas.StatusConfirmed, CustomerID: req.CustomerID,
+		ShippingAddress: req.ShippingAddress, Lines: req.Lines, Currency: "USD", PricedLines: priced, Total: &total,
+		CreatedAt: at, UpdatedAt: at.Add(time.Second)}
+	sg := saga.Saga{OrderID: req.OrderID, CustomerID: req.CustomerID, IdempotencyKey: req.IdempotencyKey, Address: req.ShippingAddress,
+		Lines: req.Lines, Currency: "USD", Version: 2, Status: "PENDING", PlacedAt: at, Deadline: at.Add(30 * time.Second),
+		Answers: []saga.Answer{{State: "reserved", UnitPrice: 1850}, {}}}
+	buf := make([]byte, 0, 1024)
+	for _, c := range []struct {
+		name string
+		enc  func([]byte) []byte
+	}{
+		{"event", func(b []byte) []byte { return appendEvent(b, ev) }},
+		{"command", func(b []byte) []byte { return appendCommand(b, cmd) }},
+		{"state", func(b []byte) []byte { return appendState(b, st) }},
+		{"saga", func(b []byte) []byte { return appendSaga(b, sg) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = c.enc(buf[:0])
+			}
+		})
+	}
+}
