@@ -45,11 +45,6 @@ func JSON[V any](version uint8) Codec[V] {
 	}
 }
 
-// encodeValue writes [version][payload].
-func (c Codec[V]) encodeValue(v V) ([]byte, error) {
-	return c.appendValue(make([]byte, 0, 128), v)
-}
-
 // appendValue appends [version][payload] to dst.
 func (c Codec[V]) appendValue(dst []byte, v V) ([]byte, error) {
 	return c.Encode(append(dst, c.Version), v)
