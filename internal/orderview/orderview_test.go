@@ -14,13 +14,7 @@ import (
 )
 
 func TestWriteKeepsTheHighestVersion(t *testing.T) {
-	env := testenv.Redis(t)
-	opts, err := redis.ParseURL(env.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer func() { _ = rdb.Close() }()
+	env, rdb := redisClient(t)
 	ctx := context.Background()
 
 	if _, err := orderview.Read(ctx, rdb, env.Prefix, "o-1"); !errors.Is(err, orderview.ErrNotFound) {
@@ -62,13 +56,7 @@ func TestFromStateKeepsLinePrices(t *testing.T) {
 // view and leaves the rest, like Write — also right after Redis lost its
 // script cache (a restart): the batch loads the script and goes again.
 func TestWriteBatch(t *testing.T) {
-	env := testenv.Redis(t)
-	opts, err := redis.ParseURL(env.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer func() { _ = rdb.Close() }()
+	env, rdb := redisClient(t)
 	ctx := context.Background()
 
 	view := func(id string, version int64) orderview.View {
@@ -103,13 +91,7 @@ func TestWriteBatch(t *testing.T) {
 // outcome — through Write and WriteBatch — and none while the order is in
 // flight, however long that takes; TTL 0 keeps final views for ever.
 func TestFinalViewsExpire(t *testing.T) {
-	env := testenv.Redis(t)
-	opts, err := redis.ParseURL(env.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer func() { _ = rdb.Close() }()
+	env, rdb := redisClient(t)
 	ctx := context.Background()
 	const ttl = time.Hour
 	view := func(id string, version int64, status string) orderview.View {
@@ -150,4 +132,17 @@ func TestFinalViewsExpire(t *testing.T) {
 	if d := pttl("t-5"); d != -1 {
 		t.Fatalf("final TTL 0: PTTL %v, want none", d)
 	}
+}
+
+// redisClient is a client of the test's Redis, closed when the test ends.
+func redisClient(t *testing.T) (*testenv.RedisEnv, *redis.Client) {
+	t.Helper()
+	env := testenv.Redis(t)
+	opts, err := redis.ParseURL(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return env, rdb
 }
