@@ -133,24 +133,21 @@ func (s *Service) cancelOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	known, err := s.intake.Lookup(r.Context(), id)
-	switch {
-	case errors.Is(err, intake.ErrNotFound):
-		// Redis no longer knows the order (its view expired after
-		// ORDER_VIEW_FINAL_TTL, or the projection was rebuilt): PostgreSQL
-		// has every order the sink has written, as for GET.
-		if v, perr := s.cfg.Store.Get(r.Context(), id); perr == nil {
-			known, err = intake.Known{View: v}, nil
-		}
-	case err != nil && subjectOf(r.Context()) != "":
-		// Redis unavailable with auth on: the order-processor does not
-		// check who cancels, so ownership is checked here, on PostgreSQL
-		// (every order the sink has written). An order it does not have
-		// yet cannot be checked: 503, retry.
+	if errors.Is(err, intake.ErrNotFound) || (err != nil && subjectOf(r.Context()) != "") {
+		// PostgreSQL has every order the sink has written: it answers for
+		// an order Redis no longer knows (its view expired after
+		// ORDER_VIEW_FINAL_TTL, or the projection was rebuilt), as for GET,
+		// and — Redis unavailable with auth on — checks ownership, since
+		// the order-processor does not check who cancels.
 		v, perr := s.cfg.Store.Get(r.Context(), id)
 		switch {
 		case perr == nil:
 			known, err = intake.Known{View: v}, nil
+		case errors.Is(err, intake.ErrNotFound):
+			// Redis and PostgreSQL both lack it: not found, as for GET.
 		case errors.Is(perr, orderstore.ErrNotFound):
+			// Redis down and PostgreSQL does not have the order yet: its
+			// owner cannot be checked.
 			problem.Write(w, r, problem.New(http.StatusServiceUnavailable, intake.TypeUnavailable,
 				"the order's owner cannot be checked right now; retry shortly").WithRetryAfter(time.Second))
 			return

@@ -17,7 +17,8 @@ type Pipeliner interface {
 
 // WriteBatch stores every view as Write does — each one only if the stored
 // view is older, final ones expiring after finalTTL — in one pipeline: one
-// round trip for the batch instead of one per view. written[i] reports whether views[i] was written. When Redis
+// round trip for the batch instead of one per view. written[i] reports
+// whether views[i] was written. When Redis
 // does not have the script cached (a restart), it loads it and sends the
 // batch again; every write is a version compare, so repeating is harmless.
 func WriteBatch(ctx context.Context, rdb Pipeliner, prefix string, views []View, finalTTL time.Duration) ([]bool, error) {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderpipe/orderpipe/schemas"
 )
@@ -27,11 +26,7 @@ func TestCursorTampering(t *testing.T) {
 	s := newStack(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, s.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := s.db(ctx)
 	base := time.Now().UTC().Truncate(time.Millisecond)
 	mine := map[string]map[string]bool{"alice": {}, "bob": {}}
 	for i := range 6 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/orderpipe/orderpipe/internal/catalog"
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/internal/intake"
@@ -33,6 +34,17 @@ type stack struct {
 	names   kafka.Names
 	ingress string // base URLs
 	catalog string
+}
+
+// db is a pool on the stack's PostgreSQL, closed when the test ends.
+func (s *stack) db(ctx context.Context) *pgxpool.Pool {
+	s.t.Helper()
+	pool, err := pgxpool.New(ctx, s.dbURL)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(pool.Close)
+	return pool
 }
 
 // httpCommon is the HTTP settings of the services under test: the

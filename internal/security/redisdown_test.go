@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderpipe/orderpipe/internal/catalog"
 	"github.com/orderpipe/orderpipe/internal/ingress"
@@ -45,11 +44,7 @@ func TestCancelWithRedisDown(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, s.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := s.db(ctx)
 	alicePending, aliceConfirmed, bobs := schemas.OrderID("alice", "1"), schemas.OrderID("alice", "2"), schemas.OrderID("bob", "1")
 	for id, row := range map[string][2]string{alicePending: {"alice", "PENDING"}, aliceConfirmed: {"alice", "CONFIRMED"}, bobs: {"bob", "PENDING"}} {
 		if _, err := pool.Exec(ctx, `INSERT INTO orders (order_id, customer_id, status, version, currency, shipping_address, created_at, updated_at)
