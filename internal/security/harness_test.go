@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/orderpipe/orderpipe/internal/catalog"
 	"github.com/orderpipe/orderpipe/internal/ingress"
 	"github.com/orderpipe/orderpipe/internal/intake"
