@@ -174,6 +174,9 @@ func Run(ctx context.Context, name string, common Common, build Builder, opts Op
 		env.Health.Draining()
 		return nil
 	})
+	if common.Telemetry.PprofAddr != "" {
+		g.Go(func() error { return httpserver.Pprof(gctx, common.Telemetry.PprofAddr) })
+	}
 	env.Health.Started()
 	logger.Info("started", "addr", srv.Addr(), "gogc", gcPercent(), "gomemlimit", debug.SetMemoryLimit(-1))
 	if opts.Ready != nil {

@@ -127,3 +127,15 @@ func TestMarkdownListsEachVariableOnce(t *testing.T) {
 		t.Errorf("secret default must not be shown")
 	}
 }
+
+func TestPprofOnlyOnLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:6060": true, "localhost:6060": true, "[::1]:6060": true,
+		":6060": false, "0.0.0.0:6060": false, "10.0.0.5:6060": false, "6060": false,
+	} {
+		_, err := load(t, map[string]string{"PPROF_ADDR": addr})
+		if (err == nil) != ok {
+			t.Errorf("PPROF_ADDR=%s: err = %v, want ok=%v", addr, err, ok)
+		}
+	}
+}

@@ -72,16 +72,18 @@ func (c *Log) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Telemetry configures tracing.
+// Telemetry configures tracing and the profiling endpoint.
 type Telemetry struct {
 	OTLPEndpoint string
 	SampleRatio  float64
+	PprofAddr    string
 }
 
 // Register binds the settings.
 func (c *Telemetry) Register(s *Set) {
 	s.String(&c.OTLPEndpoint, "OTEL_EXPORTER_OTLP_ENDPOINT", "otlp-endpoint", "", "OTLP/HTTP endpoint for traces (e.g. http://otel-collector:4318); empty disables export")
 	s.Float(&c.SampleRatio, "OTEL_TRACES_SAMPLER_ARG", "trace-sample-ratio", 0.01, "share of traces sampled at the root (0..1)")
+	s.String(&c.PprofAddr, "PPROF_ADDR", "pprof-addr", "", "loopback address serving Go's /debug/pprof profiles (e.g. 127.0.0.1:6060; reach it with kubectl port-forward); empty disables")
 }
 
 // Validate reports every problem at once.
@@ -93,6 +95,11 @@ func (c *Telemetry) Validate() error {
 	if c.OTLPEndpoint != "" {
 		if u, err := url.Parse(c.OTLPEndpoint); err != nil || u.Host == "" {
 			errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT %q: want a URL like http://collector:4318", c.OTLPEndpoint))
+		}
+	}
+	if c.PprofAddr != "" {
+		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !isLoopback(host) {
+			errs = append(errs, fmt.Errorf("PPROF_ADDR %q: want a loopback host:port like 127.0.0.1:6060 (profiles expose the process' internals)", c.PprofAddr))
 		}
 	}
 	return errors.Join(errs...)
@@ -229,4 +236,13 @@ func (c *Redis) Validate() error {
 		return errors.New("REDIS_URL: want redis://host:port/db or rediss://…")
 	}
 	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
