@@ -105,28 +105,32 @@ func produceSync(t testing.TB, env *testenv.KafkaEnv, rs ...*kgo.Record) {
 	}
 }
 
-// readAll reads topic with read_committed until want records arrived or the
-// timeout passed, then a little longer to catch extras.
-func readAll(t testing.TB, env *testenv.KafkaEnv, topic string, want int, timeout time.Duration) []*kgo.Record {
+// readOutputs returns every output of a processor once it has processed
+// all of its input: it waits until the topology's group (group, without the
+// topic prefix) has committed in up to the end offsets in has now, then
+// reads out to its end, read_committed. The outputs of a transaction commit
+// with its input offsets, so nothing can still be on its way — duplicates
+// included — and a missing output is missing, not late.
+func readOutputs(t testing.TB, env *testenv.KafkaEnv, group, in, out string, timeout time.Duration) []*kgo.Record {
 	t.Helper()
-	cl := env.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	env.WaitCommitted(t, env.Config.TopicPrefix+group, in, timeout)
+	return env.ReadAll(t, out)
+}
+
+// readAtLeast reads topic read_committed, from the start, until it holds at
+// least want records (for outputs no input offset accounts for, such as
+// punctuations), failing t if timeout passes first.
+func readAtLeast(t testing.TB, env *testenv.KafkaEnv, topic string, want int, timeout time.Duration) []*kgo.Record {
+	t.Helper()
 	var got []*kgo.Record
-	deadline := time.Now().Add(timeout)
-	extra := time.Time{}
-	for {
-		now := time.Now()
-		if now.After(deadline) || (!extra.IsZero() && now.After(extra)) {
-			return got
+	testenv.Eventually(t, timeout, topic+" records", func() error {
+		got = env.ReadAll(t, topic)
+		if len(got) < want {
+			return fmt.Errorf("%s: %d records, want at least %d", topic, len(got), want)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, r) })
-		if len(got) >= want && extra.IsZero() {
-			extra = time.Now().Add(time.Second)
-		}
-	}
+		return nil
+	})
+	return got
 }
 
 // counter is a tiny test processor: it counts records per key in a store

@@ -69,7 +69,7 @@ func TestExactCountsThroughRebalances(t *testing.T) {
 	b.stop(t) // a static member: its partitions move when its session times out
 	<-fed
 
-	got := readAll(t, env, out, total, 90*time.Second)
+	got := readOutputs(t, env, "counter", in, out, 90*time.Second)
 	seq := map[string][]int{}
 	for _, r := range got {
 		k, v, _ := strings.Cut(string(r.Value), "=")
@@ -124,7 +124,7 @@ func TestLagReadsZeroWhenCaughtUp(t *testing.T) {
 	c := newCounter(out)
 	topo := streams.NewTopology("lag", kafka.ByProduct).Input(in, c.handle).Store(c.store)
 	r := start(t, topo, env.Config, testConfig("a"), streams.WithRegisterer(reg), streams.WithLagInterval(200*time.Millisecond))
-	readAll(t, env, out, 300, 60*time.Second)
+	readOutputs(t, env, "lag", in, out, 60*time.Second)
 
 	adm := kadm.NewClient(env.Client(t))
 	hw, err := adm.ListEndOffsets(ctx, in)
@@ -161,7 +161,7 @@ func TestLagReadsZeroWhenCaughtUp(t *testing.T) {
 	})
 	// And the end really is a marker: the last data record is at end-2.
 	last := map[int32]int64{}
-	for _, rec := range readAll(t, env, in, 300, 10*time.Second) {
+	for _, rec := range env.ReadAll(t, in) {
 		last[rec.Partition] = max(last[rec.Partition], rec.Offset)
 	}
 	hw.Each(func(o kadm.ListedOffset) {
@@ -232,7 +232,7 @@ func TestTableIsReadBeforeInputs(t *testing.T) {
 		return nil
 	})
 	start(t, topo, env.Config, testConfig("a"))
-	got := readAll(t, env, out, 10, 60*time.Second)
+	got := readOutputs(t, env, "pricer", in, out, 60*time.Second)
 	for _, r := range got {
 		i, _ := strconv.Atoi(strings.TrimPrefix(string(r.Key), "k"))
 		if want := fmt.Sprintf("true:%d", 120+i); string(r.Value) != want {
@@ -242,7 +242,7 @@ func TestTableIsReadBeforeInputs(t *testing.T) {
 	produceSync(t, env, &kgo.Record{Topic: prices, Key: []byte("k3"), Value: []byte(`{"cents":999}`)})
 	time.Sleep(500 * time.Millisecond)
 	produceSync(t, env, &kgo.Record{Topic: in, Key: []byte("k3"), Value: []byte("x")})
-	got = readAll(t, env, out, 11, 30*time.Second)
+	got = readOutputs(t, env, "pricer", in, out, 30*time.Second)
 	if len(got) != 11 || string(got[len(got)-1].Value) != "true:999" && !hasValue(got, "true:999") {
 		t.Errorf("after the update: %d outputs, want the new price 999 on the last", len(got))
 	}
@@ -312,7 +312,7 @@ func TestRestoreReadsCommittedChangelogOnly(t *testing.T) {
 	}
 	produceSync(t, env, probes...)
 	want := map[string]string{"a": "true:a-v1", "b": "true:b-v2", "c": "false:", "d": "false:"}
-	got := readAll(t, env, out, 4, 60*time.Second)
+	got := readOutputs(t, env, "restorer", in, out, 60*time.Second)
 	if len(got) != 4 {
 		t.Fatalf("%d outputs, want 4", len(got))
 	}
@@ -345,7 +345,7 @@ func TestPunctuationCommits(t *testing.T) {
 			return nil
 		})
 	start(t, topo, env.Config, testConfig("a"))
-	got := readAll(t, env, out, 9, 60*time.Second)
+	got := readAtLeast(t, env, out, 9, 60*time.Second)
 	if len(got) != 9 {
 		t.Fatalf("%d ticks, want 3 per task", len(got))
 	}

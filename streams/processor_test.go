@@ -26,7 +26,7 @@ func TestCountsSurviveRestart(t *testing.T) {
 	topo := streams.NewTopology("counter", kafka.ByProduct).Input(in, c.handle).Store(c.store)
 	r := start(t, topo, env.Config, testConfig("a"))
 	produceSync(t, env, keyed(in, 500, keys)...)
-	if got := readAll(t, env, out, 500, 60*time.Second); len(got) != 500 {
+	if got := readOutputs(t, env, "counter", in, out, 60*time.Second); len(got) != 500 {
 		t.Fatalf("first run: %d outputs, want 500", len(got))
 	}
 	r.stop(t)
@@ -36,7 +36,7 @@ func TestCountsSurviveRestart(t *testing.T) {
 	topo3 := streams.NewTopology("counter", kafka.ByProduct).Input(in, c3.handle).Store(c3.store)
 	start(t, topo3, env.Config, testConfig("a"))
 	produceSync(t, env, keyed(in, 500, keys)...)
-	got := readAll(t, env, out, 1000, 60*time.Second)
+	got := readOutputs(t, env, "counter", in, out, 60*time.Second)
 	if len(got) != 1000 {
 		t.Fatalf("%d outputs, want 1000", len(got))
 	}
