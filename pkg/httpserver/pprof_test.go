@@ -2,12 +2,15 @@ package httpserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 )
 
 func TestPprofServesProfilesUntilCancelled(t *testing.T) {
@@ -23,23 +26,19 @@ func TestPprofServesProfilesUntilCancelled(t *testing.T) {
 	go func() { done <- Pprof(ctx, addr) }()
 
 	var body string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, 5*time.Second, "pprof answers", func() error {
 		resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d", resp.StatusCode)
-			}
-			body = string(b)
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pprof never answered: %v", err)
+		defer func() { _ = resp.Body.Close() }()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		body = string(b)
+		return err
+	})
 	if !strings.Contains(body, "goroutine profile") {
 		t.Errorf("not a goroutine profile:\n%.200s", body)
 	}
