@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -97,23 +98,18 @@ func runOne(ctx context.Context, t *testing.T, path string, env []string) {
 		<-logDone
 		t.Fatalf("no \"started\" log line within 60s:\n%s", logs.String())
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testenv.Eventually(t, 60*time.Second, "/health/ready answers 200", func() error {
 		resp, err := http.Get(base + "/health/ready")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/health/ready = %d %s", resp.StatusCode, body)
-			}
-		} else if time.Now().After(deadline) {
-			t.Fatalf("/health/ready: %v", err)
+		if err != nil {
+			return err
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
