@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -135,23 +136,27 @@ func (e *env) run(t *testing.T, rdb orderview.Pipeliner, prefix string) *prometh
 // waitViews waits until every order's view has its wanted version.
 func waitViews(t *testing.T, ctx context.Context, rdb redis.Cmdable, prefix string, want map[string]int64, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	testenv.Eventually(t, within, "every order view at its version", func() error {
 		missing := 0
+		var example string
 		for id, v := range want {
 			view, err := orderview.Read(ctx, rdb, prefix, id)
 			if err != nil || view.Version != v {
 				missing++
+				if example == "" {
+					if err != nil {
+						example = fmt.Sprintf("%s: %v", id, err)
+					} else {
+						example = fmt.Sprintf("%s at version %d, want %d", id, view.Version, v)
+					}
+				}
 			}
 		}
-		if missing == 0 {
-			return
+		if missing > 0 {
+			return fmt.Errorf("%d of %d order views not at their version (e.g. %s)", missing, len(want), example)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d order views not at their version after %s", missing, len(want), within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
@@ -278,11 +283,12 @@ func TestProjectorWaitsOutARedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.txn(t, ctx, v2, false)
-	for deadline := time.Now().Add(30 * time.Second); counter(t, reg, "orderpipe_order_projector_paused", "") != 1; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the projector did not pause while Redis was down")
+	testenv.Eventually(t, 30*time.Second, "the projector pauses while Redis is down", func() error {
+		if paused := counter(t, reg, "orderpipe_order_projector_paused", ""); paused != 1 {
+			return fmt.Errorf("orderpipe_order_projector_paused = %v", paused)
 		}
-	}
+		return nil
+	})
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
