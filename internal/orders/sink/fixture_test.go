@@ -355,18 +355,19 @@ func (f *fixture) waitRows(t testing.TB, ctx context.Context, os []order, within
 			history--
 		}
 	}
-	deadline := time.Now().Add(within)
 	var rows, hist int
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, within, "every order at its final version with every status change", func() error {
 		err := f.pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM orders o JOIN unnest($1::uuid[], $2::int8[]) AS e(id, v) ON o.order_id = e.id AND o.version = e.v),
 			(SELECT count(*) FROM order_status_history h WHERE h.order_id = ANY($1::uuid[]))`, ids, versions).Scan(&rows, &hist)
-		if err == nil && rows == len(os) && hist == history {
-			return
+		if err != nil {
+			return fmt.Errorf("%d of %d orders at their final version, %d of %d status changes (last query: %w)", rows, len(os), hist, history, err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %d of %d orders at their final version, %d of %d status changes", within, rows, len(os), hist, history)
+		if rows != len(os) || hist != history {
+			return fmt.Errorf("%d of %d orders at their final version, %d of %d status changes", rows, len(os), hist, history)
+		}
+		return nil
+	})
 }
 
 // verify checks every order's row, lines and history against what the saga

@@ -2,12 +2,14 @@ package sink_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/orderpipe/orderpipe/pkg/localstack"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 )
 
 // TestSinkCatchesUpAfterPostgresCrash: PostgreSQL (a private instance) is
@@ -56,11 +58,12 @@ func TestSinkCatchesUpAfterPostgresCrash(t *testing.T) {
 	crashed := time.Now()
 	f.produce(t, ctx, s, os[200:], 10) // the rest of the pipeline keeps going
 	t.Logf("produced the second half with PostgreSQL down in %s", time.Since(crashed).Round(time.Millisecond))
-	for deadline := time.Now().Add(30 * time.Second); metric(t, reg, "orderpipe_order_sink_paused") != 1; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the sink did not report itself paused while PostgreSQL was down")
+	testenv.Eventually(t, 30*time.Second, "the sink reports itself paused while PostgreSQL is down", func() error {
+		if paused := metric(t, reg, "orderpipe_order_sink_paused"); paused != 1 {
+			return fmt.Errorf("orderpipe_order_sink_paused = %v", paused)
 		}
-	}
+		return nil
+	})
 	time.Sleep(2 * time.Second)
 	if err := pg.Start(ctx); err != nil {
 		t.Fatal(err)

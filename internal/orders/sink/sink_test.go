@@ -3,6 +3,7 @@ package sink_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,20 +122,16 @@ func TestSinkReplaysAreHarmless(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = f.runSink(t, f.sinkCfg("order-sink-replay"), f.pool)
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testenv.Eventually(t, time.Minute, "the replay reaches the stored offsets", func() error {
 		var replayed int64
 		if err := f.pool.QueryRow(ctx, `SELECT COALESCE(sum(next_offset), 0) FROM sink_offsets`).Scan(&replayed); err != nil {
 			t.Fatal(err)
 		}
-		if replayed == end {
-			break
+		if replayed != end {
+			return fmt.Errorf("offsets Σ %d, want %d", replayed, end)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replay reached offsets Σ %d, want %d", replayed, end)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	f.verify(t, ctx, append(os, marker))
 	var touched int
 	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE persisted_at > 'epoch'`).Scan(&touched); err != nil || touched != 0 {
