@@ -107,10 +107,9 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 	opts, _ := redis.ParseURL(r.URL)
 	rdb := redis.NewClient(opts)
 	defer func() { _ = rdb.Close() }()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testenv.Eventually(t, time.Minute, "every order confirmed in PostgreSQL and in its view", func() error {
 		var rows, history int
-		_ = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders WHERE status = 'CONFIRMED' AND total_amount = 1500),
+		qerr := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM orders WHERE status = 'CONFIRMED' AND total_amount = 1500),
 			(SELECT count(*) FROM order_status_history)`).Scan(&rows, &history)
 		views := 0
 		for _, id := range ids {
@@ -119,13 +118,13 @@ func TestServiceRunsSinkAndProjector(t *testing.T) {
 			}
 		}
 		if rows == 20 && history == 40 && views == 20 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after a minute: %d confirmed rows, %d history rows, %d views at version 2; want 20, 40, 20", rows, history, views)
+		if qerr != nil {
+			return fmt.Errorf("%d views at version 2, want 20; PostgreSQL: %w", views, qerr)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("%d confirmed rows, %d history rows, %d views at version 2; want 20, 40, 20", rows, history, views)
+	})
 	for name, status := range env.Health.Ready(ctx) {
 		if status != "ok" {
 			t.Errorf("readiness %s: %s", name, status)
