@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/chaos"
+	"github.com/orderpipe/orderpipe/pkg/testenv"
 	"github.com/orderpipe/orderpipe/schemas"
 )
 
@@ -20,21 +21,20 @@ func (p *pipeline) waitPersisted(reqs []*request, timeout time.Duration) {
 			ids = append(ids, r.orderID)
 		}
 	}
-	deadline := time.Now().Add(timeout)
 	var n int
-	for {
+	testenv.Eventually(t, timeout, "every accepted order has an outcome in PostgreSQL", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := p.pool.QueryRow(ctx, `SELECT count(*) FROM orders o WHERE o.order_id = ANY($1::uuid[]) AND o.status <> 'PENDING'
 			AND (SELECT count(*) FROM order_status_history h WHERE h.order_id = o.order_id) = 2`, ids).Scan(&n)
 		cancel()
 		if err == nil && n == len(ids) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %d of %d accepted orders have an outcome in PostgreSQL (last error %v)", timeout, n, len(ids), err)
+		if err != nil {
+			return fmt.Errorf("%d of %d accepted orders have an outcome in PostgreSQL (last query: %w)", n, len(ids), err)
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return fmt.Errorf("%d of %d accepted orders have an outcome in PostgreSQL", n, len(ids))
+	})
 }
 
 // verdict is what the check found, for the test's log.
