@@ -184,19 +184,18 @@ func seedProducts(t *testing.T, catalogURL string, ids ...string) {
 			t.Fatalf("stock %s: %d %s", id, st, b)
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for _, id := range ids {
-		for {
+	// One deadline for all of them: ids[:served] are served already.
+	served := 0
+	testenv.Eventually(t, 60*time.Second, "the catalog serves every seeded product", func() error {
+		for ; served < len(ids); served++ {
+			id := ids[served]
 			st, b := call(t, http.MethodGet, catalogURL+"/api/v1/products/"+id, "", nil)
-			if st == http.StatusOK && bytes.Contains(b, []byte(`"isAvailable":true`)) {
-				break
+			if st != http.StatusOK || !bytes.Contains(b, []byte(`"isAvailable":true`)) {
+				return fmt.Errorf("product %s: %d %s", id, st, b)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("product %s not served in 60s: %d %s", id, st, b)
-			}
-			time.Sleep(200 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 }
 
 func dumpLogs(t *testing.T, dir string) {
