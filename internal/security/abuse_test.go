@@ -308,17 +308,13 @@ func seedProduct(t testing.TB, s *stack, id string) {
 	if err := cl.ProduceSync(ctx, rec, stock).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, "the catalog serves product "+id+" with its stock", func() error {
 		r := send(t, req{"GET", s.catalog + "/api/v1/products/" + id, nil, nil})
 		if avail, _ := r.Body["availability"].(map[string]any); r.Status == 200 && avail != nil && avail["availableQuantity"] == float64(100) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("product %s not served after 30s", id)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("%d %.300s", r.Status, r.Raw)
+	})
 }
 
 // TestSlowloris: clients that trickle their headers are dropped after the
