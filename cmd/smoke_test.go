@@ -7,9 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/svctest"
 	"github.com/orderpipe/orderpipe/pkg/kafka"
 	"github.com/orderpipe/orderpipe/pkg/testenv"
 )
@@ -98,18 +97,7 @@ func runOne(ctx context.Context, t *testing.T, path string, env []string) {
 		<-logDone
 		t.Fatalf("no \"started\" log line within 60s:\n%s", logs.String())
 	}
-	testenv.Eventually(t, 60*time.Second, "/health/ready answers 200", func() error {
-		resp, err := http.Get(base + "/health/ready")
-		if err != nil {
-			return err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d %s", resp.StatusCode, body)
-		}
-		return nil
-	})
+	svctest.WaitReady(t, base+"/health/ready", 60*time.Second)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -124,9 +124,10 @@ func WaitReady(t testing.TB, url string, within time.Duration) {
 		if err != nil {
 			return err
 		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %s", resp.Status)
+			return fmt.Errorf("status %s %s", resp.Status, body)
 		}
 		return nil
 	})
