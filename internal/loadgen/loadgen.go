@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/orderpipe/orderpipe/pkg/config"
 )
 
 // Modes.
@@ -105,11 +107,7 @@ func loopbackOnly(raw string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("url %q: want http://127.0.0.1:PORT", raw)
 	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if config.IsLoopback(u.Hostname()) {
 		return nil
 	}
 	return fmt.Errorf("url %q: load is only sent to loopback addresses (127.0.0.0/8, ::1, localhost)", raw)

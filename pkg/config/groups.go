@@ -98,7 +98,7 @@ func (c *Telemetry) Validate() error {
 		}
 	}
 	if c.PprofAddr != "" {
-		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !isLoopback(host) {
+		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !IsLoopback(host) {
 			errs = append(errs, fmt.Errorf("PPROF_ADDR %q: want a loopback host:port like 127.0.0.1:6060 (profiles expose the process' internals)", c.PprofAddr))
 		}
 	}
@@ -238,8 +238,8 @@ func (c *Redis) Validate() error {
 	return nil
 }
 
-// isLoopback reports whether host is localhost or a loopback IP.
-func isLoopback(host string) bool {
+// IsLoopback reports whether host is localhost or a loopback IP.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
